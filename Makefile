@@ -1,0 +1,55 @@
+# The course's entry points. Two are the contract (see README):
+#   make book   set up .venv if needed, build the HTML book, print where index.html is
+#   make test   set up .venv if needed, run the whole test suite
+# Others: make lab (JupyterLab with nbgrader), make exercises (regenerate student copies),
+#         make lock (re-pin constraints.txt), make clean.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The environment is reinstalled only when what it is built from changes (content, not mtime).
+ENV_HASH := $(shell cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(ENV_HASH)
+# Quiet TensorFlow's C++ logs in every process the Makefile starts (nbval kernels included).
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export PYTHONHASHSEED ?= 0
+export MPLBACKEND ?= Agg
+
+.PHONY: book test lab exercises lock clean env
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt 2>&1 \
+		| { grep -v "^WARNING: Location" || true; }
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 \
+		| { grep -v "^WARNING: Location" || true; }
+	$(BIN)/python -c "import course_lib, torch, tensorflow, nbgrader, jupyter_book"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html
+	@echo "Book: file://$(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab
+
+exercises: $(STAMP)
+	$(BIN)/python -m course_grading.release
+
+lock:
+	rm -rf /tmp/course-lock-venv && $(PYTHON) -m venv /tmp/course-lock-venv
+	/tmp/course-lock-venv/bin/python -m pip install --quiet -r requirements.txt
+	{ echo "# Exact versions of every package in the course environment (pip freeze of a clean install of"; \
+	  echo "# requirements.txt on Linux x86_64, Python 3.11). Regenerate with: make lock"; \
+	  /tmp/course-lock-venv/bin/python -m pip freeze; } > constraints.txt
+
+clean:
+	rm -rf _build .pytest_cache .nbgrader-build

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from course_lib.checks import check_array, check_no_mutation, check_scalar, check_type
+
+
+class AlwaysEqual:
+    """The classic trick: claims to equal anything."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+
+
+def test_check_array_accepts_close_values_lists_and_tensors():
+    expected = np.array([[1.0, 2.0], [3.0, 4.0]])
+    check_array(expected + 1e-9, expected)
+    check_array([[1.0, 2.0], [3.0, 4.0]], expected)
+    check_array(torch.tensor(expected, requires_grad=True), expected)
+
+
+@pytest.mark.parametrize("cheat", [AlwaysEqual(), [AlwaysEqual(), AlwaysEqual()],
+                                   np.array([AlwaysEqual()] * 2, dtype=object)])
+def test_check_array_rejects_objects_that_claim_equality(cheat):
+    with pytest.raises(AssertionError, match="expected numbers"):
+        check_array(cheat, np.array([1.0, 2.0]))
+
+
+def test_check_array_reports_shape_dtype_and_first_mismatch():
+    with pytest.raises(AssertionError, match=r"expected shape \(2,\), got shape \(3,\)"):
+        check_array([1.0, 2.0, 3.0], np.array([1.0, 2.0]), name="out")
+    with pytest.raises(AssertionError, match="expected floating-point"):
+        check_array(np.array([1, 2]), np.array([1.0, 2.0]))
+    with pytest.raises(AssertionError, match=r"1 of 3 entries differ; first at index \(2,\)"):
+        check_array([1.0, 2.0, 3.5], np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(AssertionError, match="got None"):
+        check_array(None, np.array([1.0]))
+
+
+def test_check_array_never_matches_nan():
+    with pytest.raises(AssertionError):
+        check_array([np.nan], np.array([np.nan]))
+
+
+def test_check_array_integer_results_must_match_exactly():
+    check_array(np.array([0, 1, 1]), np.array([0, 1, 1]))
+    check_array(np.array([False, True]), np.array([0, 1]))
+    with pytest.raises(AssertionError, match="expected integer"):
+        check_array(np.array([0.0, 1.0]), np.array([0, 1]))
+
+
+def test_check_scalar_accepts_numbers_and_0d_arrays_only():
+    check_scalar(0.5, 0.5)
+    check_scalar(np.float32(0.5), 0.5)
+    check_scalar(torch.tensor(0.5), 0.5)
+    with pytest.raises(AssertionError, match="single number"):
+        check_scalar([0.5, 0.5], 0.5)
+    with pytest.raises(AssertionError):
+        check_scalar(AlwaysEqual(), 0.5)
+
+
+def test_check_type_names_the_types():
+    check_type(True, bool)
+    with pytest.raises(AssertionError, match="expected bool or int, got str"):
+        check_type("x", (bool, int))
+
+
+def test_check_no_mutation_catches_in_place_changes_and_returns_result():
+    def scale_in_place(x):
+        x *= 2
+        return x
+
+    with pytest.raises(AssertionError, match="in place"):
+        check_no_mutation(scale_in_place, np.ones(3))
+    result = check_no_mutation(lambda x: x * 2, np.ones(3))
+    np.testing.assert_array_equal(result, [2.0, 2.0, 2.0])

@@ -1,0 +1,113 @@
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.device import DeviceReport, describe_devices, get_device, set_seed
+
+
+def test_get_device_returns_an_available_torch_device():
+    device = get_device()
+    assert isinstance(device, torch.device)
+    assert device.type in {"cpu", "cuda", "mps"}
+    torch.zeros(1, device=device)  # usable
+
+
+def test_get_device_prefers_cuda_when_available():
+    expected = "cuda" if torch.cuda.is_available() else None
+    if expected:
+        assert get_device().type == "cuda"
+    else:
+        assert get_device().type in {"cpu", "mps"}
+
+
+def test_get_device_honours_prefer_and_environment(monkeypatch):
+    assert get_device("cpu").type == "cpu"
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert get_device().type == "cpu"
+
+
+@pytest.mark.parametrize("bad", ["gpu", "CUDA:0", "tpu"])
+def test_get_device_rejects_unknown_names(bad):
+    with pytest.raises(ValueError, match="prefer must be one of"):
+        get_device(bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_get_device_rejects_unavailable_device():
+    with pytest.raises(ValueError, match="not available"):
+        get_device("cuda")
+
+
+def test_set_seed_makes_python_numpy_and_torch_repeatable():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    set_seed(123)
+    first = draw()
+    set_seed(123)
+    assert draw() == first
+    set_seed(124)
+    assert draw() != first
+
+
+def test_set_seed_seeds_tensorflow_when_imported():
+    import tensorflow as tf
+
+    set_seed(7)
+    first = tf.random.uniform((3,)).numpy()
+    set_seed(7)
+    np.testing.assert_array_equal(tf.random.uniform((3,)).numpy(), first)
+
+
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError), ("3", TypeError),
+                                        (True, TypeError)])
+def test_set_seed_rejects_bad_seeds(bad, error):
+    with pytest.raises(error):
+        set_seed(bad)
+
+
+def test_describe_devices_reports_both_frameworks():
+    report = describe_devices()
+    assert isinstance(report, DeviceReport)
+    assert report.torch_device == get_device().type
+    assert report.tensorflow_version is not None
+    text = str(report)
+    assert "PyTorch" in text and "TensorFlow" in text
+
+
+def _run_python(code: str, **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "COURSE_"))}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**clean, **env}, timeout=120)
+
+
+@pytest.mark.slow
+def test_importing_course_lib_first_keeps_tensorflow_import_silent():
+    code = ("import course_lib, keras, tensorflow as tf\n"
+            "print(int(tf.reduce_sum(tf.ones((2, 2))).numpy()))")
+    quiet = _run_python(code)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.strip() == "4"
+    assert quiet.stderr.strip() == "", f"TensorFlow wrote to stderr:\n{quiet.stderr}"
+
+
+@pytest.mark.slow
+def test_course_show_tf_logs_restores_native_logging():
+    # The opt-out works: with it, TensorFlow's native start-up lines come back on this
+    # CPU-only machine. (On a machine where TensorFlow prints nothing the check is moot.)
+    loud = _run_python("import course_lib, tensorflow", COURSE_SHOW_TF_LOGS="1")
+    quiet = _run_python("import course_lib, tensorflow")
+    assert loud.returncode == quiet.returncode == 0
+    assert len(loud.stderr) >= len(quiet.stderr)
+
+
+def test_importing_course_lib_loads_no_framework():
+    result = _run_python("import sys, course_lib, course_lib.data, course_lib.plot, "
+                         "course_lib.checks, course_lib.activations\n"
+                         "print('torch' in sys.modules, 'tensorflow' in sys.modules)")
+    assert result.stdout.split() == ["False", "False"], result.stderr
