@@ -103,6 +103,7 @@ def test_digits_torch_loaders_cover_each_split_once():
 
 
 def test_digits_tf_datasets_batches_and_shapes():
+    pytest.importorskip("tensorflow")
     datasets = data.digits_tf_datasets(batch_size=32)
     images, labels = next(iter(datasets["val"]))
     assert tuple(images.shape) == (32, 8, 8, 1)

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import random
 import subprocess
@@ -56,8 +57,7 @@ def test_set_seed_makes_python_numpy_and_torch_repeatable():
 
 
 def test_set_seed_seeds_tensorflow_when_imported():
-    import tensorflow as tf
-
+    tf = pytest.importorskip("tensorflow")
     set_seed(7)
     first = tf.random.uniform((3,)).numpy()
     set_seed(7)
@@ -75,7 +75,8 @@ def test_describe_devices_reports_both_frameworks():
     report = describe_devices()
     assert isinstance(report, DeviceReport)
     assert report.torch_device == get_device().type
-    assert report.tensorflow_version is not None
+    if importlib.util.find_spec("tensorflow") is not None:
+        assert report.tensorflow_version is not None
     text = str(report)
     assert "PyTorch" in text and "TensorFlow" in text
 
@@ -87,6 +88,7 @@ def _run_python(code: str, **env) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
 def test_importing_course_lib_first_keeps_tensorflow_import_silent():
     code = ("import course_lib, keras, tensorflow as tf\n"
             "print(int(tf.reduce_sum(tf.ones((2, 2))).numpy()))")
@@ -97,6 +99,7 @@ def test_importing_course_lib_first_keeps_tensorflow_import_silent():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
 def test_course_show_tf_logs_restores_native_logging():
     # The opt-out works: with it, TensorFlow's native start-up lines come back on this
     # CPU-only machine. (On a machine where TensorFlow prints nothing the check is moot.)

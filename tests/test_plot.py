@@ -42,8 +42,7 @@ def test_learning_curves_from_dict_draws_train_and_validation():
 
 
 def test_learning_curves_accepts_keras_history():
-    import keras
-
+    keras = pytest.importorskip("keras")
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     history = model.fit(np.zeros((8, 2)), np.zeros(8), validation_split=0.25, epochs=2,

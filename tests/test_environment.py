@@ -1,0 +1,37 @@
+"""The environment the Makefile builds: up to date after one install, nbgrader wired into Lab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_grading.release import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@pytest.mark.skipif(not (REPO_ROOT / ".venv").is_dir(), reason="runs inside the Makefile's .venv")
+def test_second_make_run_does_not_reinstall():
+    # `make -q` exits 0 only when the target is up to date, i.e. nothing would be reinstalled.
+    result = subprocess.run(["make", "-q", "env"], cwd=REPO_ROOT, capture_output=True)
+    assert result.returncode == 0, "the environment stamp is stale: `make` would reinstall"
+
+
+def test_jupyterlab_has_the_nbgrader_extensions():
+    lab = subprocess.run([str(BIN / "jupyter"), "labextension", "list"], capture_output=True,
+                         text=True, env=_env(), timeout=120)
+    assert "@jupyter/nbgrader" in lab.stdout + lab.stderr
+    server = subprocess.run([str(BIN / "jupyter"), "server", "extension", "list"],
+                            capture_output=True, text=True, env=_env(), timeout=120)
+    listing = server.stdout + server.stderr
+    for extension in ("formgrader", "assignment_list", "validate_assignment"):
+        assert f"nbgrader.server_extensions.{extension} \x1b[32menabled" in listing or \
+            f"nbgrader.server_extensions.{extension} enabled" in listing, extension
