@@ -114,3 +114,11 @@ def test_importing_course_lib_loads_no_framework():
                          "course_lib.checks, course_lib.activations\n"
                          "print('torch' in sys.modules, 'tensorflow' in sys.modules)")
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_set_seed_makes_cuda_random_numbers_repeatable():
+    set_seed(11)
+    first = torch.rand(4, device="cuda").cpu()
+    set_seed(11)
+    torch.testing.assert_close(torch.rand(4, device="cuda").cpu(), first)
