@@ -35,3 +35,24 @@ def test_jupyterlab_has_the_nbgrader_extensions():
     for extension in ("formgrader", "assignment_list", "validate_assignment"):
         assert f"nbgrader.server_extensions.{extension} \x1b[32menabled" in listing or \
             f"nbgrader.server_extensions.{extension} enabled" in listing, extension
+
+
+@pytest.mark.slow
+def test_course_lib_installs_from_the_repository_alone(tmp_path):
+    # What `pip install "course-lib @ git+<repo URL>"` does on Colab: build a wheel from the
+    # repository root and install it; only numpy, matplotlib and scikit-learn are required.
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO_ROOT)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    wheel = next(tmp_path.glob("course_lib-*.whl"))
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "course_lib/data.py" in names and "course_lib/device.py" in names
+    assert not [name for name in names if name.startswith(("tests/", "solutions/", "chapters/"))]
+    metadata = next(name for name in names if name.endswith("METADATA"))
+    requires = [line for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+                if line.startswith("Requires-Dist") and "extra ==" not in line]
+    assert sorted(line.split(":")[1].strip() for line in requires) == [
+        "matplotlib", "numpy", "scikit-learn"]
