@@ -1,0 +1,80 @@
+import pytest
+import torch
+from torch import nn
+
+from course_lib.data import digits_torch_loaders
+from course_lib.device import set_seed
+from course_lib.plot import plot_learning_curves
+from course_lib.train import evaluate, fit
+
+
+def _model():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def test_fit_learns_digits_and_records_history():
+    set_seed(0)
+    loaders = digits_torch_loaders(batch_size=64)
+    model = _model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    history = fit(model, loaders["train"], loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+                  num_epochs=5, val_loader=loaders["val"])
+    assert set(history) == {"loss", "accuracy", "lr", "val_loss", "val_accuracy"}
+    assert all(len(values) == 5 for values in history.values())
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_accuracy"][-1] > 0.85
+    plot_learning_curves(history)
+
+
+def test_evaluate_matches_a_manual_computation():
+    set_seed(0)
+    loader = digits_torch_loaders(batch_size=50)["test"]
+    model = _model()
+    loss_fn = nn.CrossEntropyLoss()
+    loss, accuracy = evaluate(model, loader, loss_fn)
+    inputs = torch.cat([x for x, _ in loader])
+    labels = torch.cat([y for _, y in loader])
+    with torch.no_grad():
+        logits = model(inputs)
+    assert loss == pytest.approx(loss_fn(logits, labels).item(), rel=1e-5)
+    assert accuracy == pytest.approx((logits.argmax(1) == labels).float().mean().item())
+
+
+def test_fit_steps_schedulers_once_per_epoch():
+    set_seed(0)
+    loaders = digits_torch_loaders(batch_size=256)
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    step = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    history = fit(model, loaders["train"], loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+                  num_epochs=3, scheduler=step)
+    assert history["lr"] == [1.0, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("with_validation", [True, False])
+def test_fit_steps_reduce_on_plateau_with_the_monitored_loss(with_validation):
+    loaders = digits_torch_loaders(batch_size=256)
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+    seen = []
+    original_step = plateau.step
+    plateau.step = lambda metric: seen.append(metric) or original_step(metric)
+    history = fit(model, loaders["train"], loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+                  num_epochs=3, val_loader=loaders["val"] if with_validation else None,
+                  scheduler=plateau)
+    assert seen == history["val_loss" if with_validation else "loss"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0, True])
+def test_fit_rejects_bad_epoch_counts(bad):
+    model = _model()
+    with pytest.raises(ValueError, match="num_epochs"):
+        fit(model, [], loss_fn=nn.CrossEntropyLoss(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=bad)
+
+
+def test_empty_loaders_raise():
+    model = _model()
+    with pytest.raises(ValueError, match="no samples"):
+        evaluate(model, [], nn.CrossEntropyLoss())
