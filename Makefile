@@ -2,7 +2,8 @@
 #   make book   set up .venv if needed, build the HTML book, print where index.html is
 #   make test   set up .venv if needed, run the whole test suite
 # Others: make lab (JupyterLab with nbgrader), make exercises (regenerate student copies),
-#         make lock (re-pin constraints.txt), make clean.
+#         make notebooks (re-execute notebooks in place), make lock (re-pin constraints.txt),
+#         make clean.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -15,11 +16,10 @@ STAMP  := $(VENV)/.installed-$(ENV_HASH)
 # Quiet TensorFlow's C++ logs in every process the Makefile starts (nbval kernels included).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
-export MPLBACKEND ?= Agg
 # nbgrader runs `alembic` from PATH; jupyter-book and nbval start kernels from this env.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: book test lab exercises lock clean env browser
+.PHONY: book test lab exercises notebooks lock clean env browser
 
 env: $(STAMP)
 
@@ -54,6 +54,13 @@ lab: $(STAMP)
 
 exercises: $(STAMP)
 	$(BIN)/python -m course_grading.release
+
+# Re-execute every lesson and instructor notebook in place (authors: after changing one, commit
+# the outputs). NB= selects notebooks, e.g. make notebooks NB=chapters/01_perceptrons/*.ipynb
+NB ?= chapters/*/*.ipynb solutions/*/*.ipynb
+notebooks: $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=600 $(NB)
 
 lock:
 	rm -rf /tmp/course-lock-venv && $(PYTHON) -m venv /tmp/course-lock-venv

@@ -70,11 +70,15 @@ def check_scalar(actual, expected: float, *, name: str = "result", rtol: float =
 def check_type(actual, expected_type: type | tuple[type, ...], *, name: str = "result") -> None:
     """Assert ``isinstance(actual, expected_type)`` with a readable message."""
     if not isinstance(actual, expected_type):
-        wanted = (
-            " or ".join(t.__name__ for t in expected_type)
-            if isinstance(expected_type, tuple) else expected_type.__name__
-        )
-        raise AssertionError(f"{name}: expected {wanted}, got {type(actual).__name__}")
+        types = expected_type if isinstance(expected_type, tuple) else (expected_type,)
+        wanted = " or ".join(_type_name(t) for t in types)
+        raise AssertionError(f"{name}: expected {wanted}, got {_type_name(type(actual))}")
+
+
+def _type_name(kind: type) -> str:
+    """``bool`` for builtins, ``numpy.bool`` for numpy's (numpy 2 also calls its type "bool")."""
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
 def check_no_mutation(function: Callable, *args, name: str | None = None):

@@ -5,9 +5,6 @@ Taught in: ch01, 01_1_neurons-and-perceptrons.ipynb (and used by every notebook'
 
 from __future__ import annotations
 
-import contextlib
-import importlib.abc
-import importlib.machinery
 import os
 import random
 import sys
@@ -15,78 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_TF_LOG_ENV = {
-    # 0 = all, 1 = no INFO, 2 = no WARNING, 3 = no ERROR either. 3 because on a machine without
-    # a GPU the CUDA-enabled wheel logs "failed call to cuInit" as an ERROR on the first op.
-    # Python-level errors still raise exceptions as usual.
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-}
-SHOW_LOGS_ENV = "COURSE_SHOW_TF_LOGS"  # set to 1 to see TensorFlow's native logs again
+from course_lib.frameworks import prepare_tensorflow_import
 
-
-def quiet_tensorflow_logs() -> None:
-    """Keep TensorFlow's native (C++) log lines out of notebook outputs.
-
-    Two mechanisms, both needed before ``import tensorflow``:
-
-    1. ``TF_CPP_MIN_LOG_LEVEL`` filters what TensorFlow logs once its logging is initialized
-       (values the user already set are respected).
-    2. Lines written while TensorFlow's shared libraries load ("All log messages before
-       absl::InitializeLog() ...", "oneDNN custom operations are on", "Could not find cuda
-       drivers") bypass that filter, so the first ``import tensorflow`` (also via
-       ``import keras``) runs with the process's native stderr pointed at /dev/null.
-
-    ``import course_lib`` calls this; it is a no-op if TensorFlow is already imported or if the
-    environment variable ``COURSE_SHOW_TF_LOGS=1`` is set.
-    """
-    if os.environ.get(SHOW_LOGS_ENV) == "1":
-        return
-    for name, value in _TF_LOG_ENV.items():
-        os.environ.setdefault(name, value)
-    if "tensorflow" not in sys.modules and not any(
-        isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path
-    ):
-        sys.meta_path.insert(0, _QuietTensorFlowImport())
-
-
-class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Import hook: runs the first ``import tensorflow`` with native stderr silenced."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != "tensorflow":
-            return None
-        sys.meta_path.remove(self)  # one-shot: later lookups go straight to the normal finders
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _SilencedLoader(spec.loader)
-        return spec
-
-
-class _SilencedLoader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module) -> None:
-        with _native_stderr_silenced():
-            self._loader.exec_module(module)
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Point file descriptor 2 at /dev/null (what C/C++ code writes to), then restore it."""
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved_fd, 2)
-        os.close(saved_fd)
-        os.close(devnull)
+# Kept while notebooks written before course_lib.frameworks existed are updated.
+quiet_tensorflow_logs = prepare_tensorflow_import
 
 
 def get_device(prefer: str | None = None) -> "torch.device":  # noqa: F821 - torch is lazy

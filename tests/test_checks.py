@@ -68,6 +68,8 @@ def test_check_type_names_the_types():
     check_type(True, bool)
     with pytest.raises(AssertionError, match="expected bool or int, got str"):
         check_type("x", (bool, int))
+    with pytest.raises(AssertionError, match="expected bool, got numpy.bool"):
+        check_type(np.bool_(True), bool)
 
 
 def test_check_no_mutation_catches_in_place_changes_and_returns_result():

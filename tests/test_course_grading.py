@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from course_grading.book import toc_pages
-from course_grading.leaks import find_leaks, secret_fingerprints
+from course_grading.leaks import find_leaks, secrets_of, visible_text
 from course_grading.preprocessors import StripNonGradingMetadata
 from course_grading.release import assignments, generate
 
@@ -19,7 +19,7 @@ def _source_notebook(path):
     answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "ch00-f"}
     test = nbformat.v4.new_code_cell(
         "assert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(-12345.678) == 0.0, 'negative'\n"
-        "### END HIDDEN TESTS")
+        "assert f(1) == 1\n### END HIDDEN TESTS")  # a visible line repeated: not a secret
     test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "ch00-f-test"}
     written = nbformat.v4.new_markdown_cell("Because the classes are not linearly separable.")
     written.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "ch00-why"}
@@ -29,20 +29,50 @@ def _source_notebook(path):
     return path
 
 
-def test_fingerprints_cover_solutions_hidden_tests_and_written_answers(tmp_path):
-    secrets = secret_fingerprints(_source_notebook(tmp_path / "a.ipynb"))
-    assert secrets == {"return np.clip(x, a_min=0.0, a_max=None)",
-                       "assert f(-12345.678) == 0.0, 'negative'",
-                       "Because the classes are not linearly separable."}
+def test_secrets_cover_solutions_hidden_tests_and_written_answers(tmp_path):
+    secrets = secrets_of(_source_notebook(tmp_path / "a.ipynb"))
+    assert secrets.lines == {"return np.clip(x, a_min=0.0, a_max=None)",
+                             "assert f(-12345.678) == 0.0, 'negative'",
+                             "Because the classes are not linearly separable."}
+    assert secrets.blocks == {"return np.clip(x, a_min=0.0, a_max=None)",
+                              "assert f(-12345.678) == 0.0, 'negative'\nassert f(1) == 1",
+                              "Because the classes are not linearly separable."}
 
 
-def test_find_leaks_reports_markers_and_fingerprints(tmp_path):
+def test_find_leaks_is_strict_only_for_student_facing_text(tmp_path):
     source = _source_notebook(tmp_path / "a.ipynb")
-    assert find_leaks("def f(x):\n    # YOUR CODE HERE", [source]) == set()
-    assert find_leaks("y = np.clip(x, a_min=0.0, a_max=None)", []) == set()
-    leaks = find_leaks("<pre>return np.clip(x, a_min=0.0, a_max=None)</pre> ### END SOLUTION",
-                       [source])
-    assert leaks == {"return np.clip(x, a_min=0.0, a_max=None)", "### END SOLUTION"}
+    assert find_leaks("def f(x):\n    # YOUR CODE HERE", [source], student_facing=True) == set()
+    line = "y = 1\nreturn np.clip(x, a_min=0.0, a_max=None)\nz = 2"
+    assert find_leaks(line, [source], student_facing=True) == {
+        "return np.clip(x, a_min=0.0, a_max=None)"}
+    # one 40-char line of a lesson equals the whole one-line answer: still a leak
+    assert find_leaks(line, [source], student_facing=False) == {
+        "return np.clip(x, a_min=0.0, a_max=None)"}
+    assert find_leaks("text ### END SOLUTION", [], student_facing=False) == {"### END SOLUTION"}
+
+
+def test_blocks_match_regardless_of_indentation_but_lines_of_a_block_do_not(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell(
+        "def g(x):\n    ### BEGIN SOLUTION\n    total = np.zeros_like(x)\n"
+        "    for x_i, y_i in zip(x, y):\n        total += x_i * y_i\n    ### END SOLUTION")
+    answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "ch00-g"}
+    nb.cells = [answer]
+    nbformat.write(nb, tmp_path / "g.ipynb")
+    lesson_line = "for x_i, y_i in zip(x, y):\n    print(x_i)"
+    assert find_leaks(lesson_line, [tmp_path / "g.ipynb"], student_facing=False) == set()
+    whole = "total = np.zeros_like(x)\nfor x_i, y_i in zip(x, y):\n  total += x_i * y_i"
+    assert len(find_leaks(whole, [tmp_path / "g.ipynb"], student_facing=False)) == 1
+
+
+def test_visible_text_of_html_and_notebooks(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text('<pre><span class="n">w</span> <span class="o">=</span> a &amp; b</pre>')
+    assert visible_text(page) == "w = a & b"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('print("a")')]
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    assert visible_text(tmp_path / "n.ipynb") == 'print("a")'
 
 
 def test_toc_pages_lists_root_and_nested_files(tmp_path):

@@ -1,8 +1,5 @@
 import importlib.util
-import os
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -79,41 +76,6 @@ def test_describe_devices_reports_both_frameworks():
         assert report.tensorflow_version is not None
     text = str(report)
     assert "PyTorch" in text and "TensorFlow" in text
-
-
-def _run_python(code: str, **env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "COURSE_"))}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**clean, **env}, timeout=120)
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
-def test_importing_course_lib_first_keeps_tensorflow_import_silent():
-    code = ("import course_lib, keras, tensorflow as tf\n"
-            "print(int(tf.reduce_sum(tf.ones((2, 2))).numpy()))")
-    quiet = _run_python(code)
-    assert quiet.returncode == 0, quiet.stderr
-    assert quiet.stdout.strip() == "4"
-    assert quiet.stderr.strip() == "", f"TensorFlow wrote to stderr:\n{quiet.stderr}"
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
-def test_course_show_tf_logs_restores_native_logging():
-    # The opt-out works: with it, TensorFlow's native start-up lines come back on this
-    # CPU-only machine. (On a machine where TensorFlow prints nothing the check is moot.)
-    loud = _run_python("import course_lib, tensorflow", COURSE_SHOW_TF_LOGS="1")
-    quiet = _run_python("import course_lib, tensorflow")
-    assert loud.returncode == quiet.returncode == 0
-    assert len(loud.stderr) >= len(quiet.stderr)
-
-
-def test_importing_course_lib_loads_no_framework():
-    result = _run_python("import sys, course_lib, course_lib.data, course_lib.plot, "
-                         "course_lib.checks, course_lib.activations\n"
-                         "print('torch' in sys.modules, 'tensorflow' in sys.modules)")
-    assert result.stdout.split() == ["False", "False"], result.stderr
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
