@@ -37,8 +37,9 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html
 	@echo "Book: file://$(CURDIR)/_build/html/index.html"
 
+# Two pytest workers on two cores: one math thread each (PyTorch, numpy), else they fight.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
 
 # Headless Chromium (Debian's package) lets tests/test_book.py check the book as a reader sees
 # it. Installed when missing and this user can; otherwise that one test is skipped.

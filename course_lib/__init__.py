@@ -7,6 +7,12 @@ One module per concept, imported by the chapters instead of helpers pasted into 
 - ``course_lib.data``   - offline data: digits splits, sample photos, 2-D toy sets.
 - ``course_lib.plot``   - decision boundaries, learning curves, image grids, function plots.
 - ``course_lib.checks`` - assertion helpers used by the graded exercises' tests.
+- ``course_lib.activations`` - activation functions and derivatives (numpy).
+- ``course_lib.train`` - the PyTorch training loop (``fit``, ``evaluate``).
+- ``course_lib.layers`` / ``course_lib.gradcheck`` - numpy forward/backward layers; numerical
+  gradients and relative errors.
+- ``course_lib.landscape`` - loss surfaces and gradient-descent paths.
+- ``course_lib.optim`` / ``course_lib.surfaces`` - numpy update rules; 2-D test surfaces.
 
 Importing ``course_lib`` loads neither PyTorch nor TensorFlow (each module imports a framework
 only inside the functions that need it). It does one thing on import: it prepares the coming

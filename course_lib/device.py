@@ -64,7 +64,7 @@ class DeviceReport:
 
     def __str__(self) -> str:
         tf_part = (
-            "TensorFlow not installed"
+            "TensorFlow not checked or not installed"
             if self.tensorflow_version is None
             else f"TensorFlow {self.tensorflow_version}: "
             + (", ".join(self.tensorflow_gpus) if self.tensorflow_gpus else "CPU only")

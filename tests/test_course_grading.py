@@ -108,3 +108,21 @@ def test_release_reports_nbgrader_failure_on_malformed_notebook(tmp_path):
     with pytest.raises(RuntimeError, match="generate_assignment 00_bad failed"):
         generate("00_bad", tmp_path / "out", solutions_dir=tmp_path)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_line_public_in_another_notebook_is_no_secret(tmp_path):
+    secret_in_a = _source_notebook(tmp_path / "a.ipynb")
+    b = nbformat.v4.new_notebook()
+    b.cells = [nbformat.v4.new_code_cell("return np.clip(x, a_min=0.0, a_max=None)")]
+    nbformat.write(b, tmp_path / "b.ipynb")
+    text = "y = 1\nreturn np.clip(x, a_min=0.0, a_max=None)\nz = 2"
+    assert find_leaks(text, [secret_in_a], student_facing=True)
+    # still a whole-block leak (the block is the full one-line answer), but not a line leak
+    assert find_leaks(text, [secret_in_a, tmp_path / "b.ipynb"], student_facing=True) == {
+        "return np.clip(x, a_min=0.0, a_max=None)"}
+    two_lines = "assert f(-12345.678) == 0.0, 'negative'"
+    c = nbformat.v4.new_notebook()
+    c.cells = [nbformat.v4.new_code_cell(two_lines)]
+    nbformat.write(c, tmp_path / "c.ipynb")
+    assert find_leaks(two_lines, [secret_in_a], student_facing=True) == {two_lines}
+    assert find_leaks(two_lines, [secret_in_a, tmp_path / "c.ipynb"], student_facing=True) == set()
