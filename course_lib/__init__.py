@@ -12,6 +12,9 @@ One module per concept, imported by the chapters instead of helpers pasted into 
 - ``course_lib.layers`` / ``course_lib.gradcheck`` - numpy forward/backward layers; numerical
   gradients and relative errors.
 - ``course_lib.landscape`` - loss surfaces and gradient-descent paths.
+- ``course_lib.conv`` - numpy convolution and pooling (naive and im2col), receptive fields.
+- ``course_lib.feature_maps`` / ``course_lib.summary`` - feature-map and kernel figures; a
+  per-layer shape and parameter table for PyTorch models.
 - ``course_lib.optim`` / ``course_lib.surfaces`` - numpy update rules; 2-D test surfaces.
 
 Importing ``course_lib`` loads neither PyTorch nor TensorFlow (each module imports a framework

@@ -12,12 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from course_lib.frameworks import prepare_tensorflow_import
-
-# Kept while notebooks written before course_lib.frameworks existed are updated.
-quiet_tensorflow_logs = prepare_tensorflow_import
-
-
 def get_device(prefer: str | None = None) -> "torch.device":  # noqa: F821 - torch is lazy
     """Pick the PyTorch device: CUDA if available, else Apple MPS, else CPU.
 
