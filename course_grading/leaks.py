@@ -15,6 +15,7 @@ Raw markers are leaks everywhere. Used by tests/test_metadata.py and tests/test_
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -45,7 +46,18 @@ def _normalize(text: str) -> str:
 
 
 def secrets_of(path: Path) -> Secrets:
-    """The secrets of the nbgrader source notebook at ``path``.
+    """The secrets of the nbgrader source notebook at ``path`` (parsed once per file version).
+
+    ``find_leaks`` runs once per checked file against every source notebook, so the parse is
+    cached on the path and its modification time.
+    """
+    path = Path(path)
+    return _secrets_of(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _secrets_of(path: Path, mtime_ns: int) -> Secrets:
+    """Parse the secrets of one version of a source notebook.
 
     A line that the notebook also shows outside its secret regions (a visible test uses the
     same ``with warnings.catch_warnings():`` as a hidden one) is public, not a secret line.
