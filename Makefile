@@ -39,7 +39,7 @@ book: $(STAMP)
 
 # Two pytest workers on two cores: one math thread each (PyTorch, numpy), else they fight.
 test: $(STAMP) browser
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope --durations=20
 
 # Headless Chromium (Debian's package) lets tests/test_book.py check the book as a reader sees
 # it. Installed when missing and this user can; otherwise that one test is skipped.

@@ -5,6 +5,7 @@ itself (see the addopts in pyproject.toml); student copies of the exercises are 
 since they stop at `raise NotImplementedError()` by design (tests/test_grading.py grades them).
 """
 
+
 collect_ignore_glob = [
     "chapters/*/exercises/*",
     ".venv/*",

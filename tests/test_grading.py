@@ -179,79 +179,91 @@ class GradedCourse:
         return nbformat.read(path, 4)
 
 
-@pytest.fixture(scope="module", params=assignments())
+@pytest.fixture(scope="class")
 def course(request, tmp_path_factory) -> GradedCourse:
-    return GradedCourse(tmp_path_factory.mktemp(request.param), request.param)
+    assignment = request.cls.assignment
+    return GradedCourse(tmp_path_factory.mktemp(assignment), assignment)
 
 
 def _total(grades) -> tuple[float, float]:
     return sum(score for score, _ in grades.values()), sum(top for _, top in grades.values())
 
 
-def test_instructor_solution_gets_every_autograded_point(course):
-    for notebook in course.notebooks:
-        grades = course.code_grades("instructor", notebook)
-        assert grades, f"{notebook} has no autograded test cells"
-        lost = {gid: g for gid, g in grades.items() if g[0] != g[1]}
-        assert not lost, f"instructor solution lost points in {notebook}: {lost}"
+class GradingChecks:
+    """The checks every assignment must pass; one subclass per assignment (below), so that
+    pytest-xdist's `--dist loadscope` grades different assignments on different workers."""
 
+    assignment: str
 
-def test_blank_student_copy_scores_zero(course):
-    for notebook in course.notebooks:
-        score, top = _total(course.code_grades("blank", notebook))
-        assert top > 0 and score == 0
-
-
-def test_always_equal_answers_score_zero(course):
-    for notebook in course.notebooks:
-        passed = {gid: g for gid, g in course.code_grades("always-equal", notebook).items()
-                  if g[0] > 0}
-        assert not passed, f"an always-True __eq__ earned points in {notebook}: {passed}"
-
-
-def test_skip_execution_tags_do_not_skip_tests(course):
-    for notebook in course.notebooks:
-        score, _ = _total(course.code_grades("skip-tags", notebook))
-        assert score == 0
-
-
-def test_deleted_test_cells_are_restored_and_run(course):
-    for notebook in course.notebooks:
-        grades = course.code_grades("deleted-tests", notebook)
-        assert all(score == top for score, top in grades.values()), grades
-        restored = {_nbgrader_meta(cell).get("grade_id")
-                    for cell in course.autograded("deleted-tests", notebook).cells
-                    if _is_test_cell(cell)}
-        assert restored == set(grades)
-
-
-def test_infinite_loop_times_out_and_scores_zero_for_that_part(course):
-    for notebook in course.notebooks:
-        answer_id = course.loop_grade_ids[notebook]
-        grades = course.code_grades("infinite-loop", notebook)
-        order = [_nbgrader_meta(cell).get("grade_id") for cell in
-                 nbformat.read(SOLUTIONS_DIR / course.assignment / f"{notebook}.ipynb", 4).cells]
-        own_tests = {gid: g for gid, g in grades.items() if gid.startswith(answer_id + "-")}
-        earlier = {gid: g for gid, g in grades.items()
-                   if order.index(gid) < order.index(answer_id)}
-        assert own_tests, f"no test cell named {answer_id}-* for the looping answer"
-        assert all(score == 0 for score, _ in own_tests.values()), own_tests
-        assert all(score == top for score, top in earlier.values()), earlier
-        outputs = [out for cell in course.autograded("infinite-loop", notebook).cells
-                   if cell.cell_type == "code" for out in cell.get("outputs", [])]
-        assert any(out.get("ename") in {"CellTimeoutError", "KeyboardInterrupt"}
-                   for out in outputs if out.output_type == "error")
-
-
-def test_corrupt_submission_is_reported_and_loses_nothing_else(course):
-    log = course.autograde.stdout + course.autograde.stderr
-    assert "corrupt" in log
-    for student in ("instructor", "blank", "always-equal", "skip-tags", "deleted-tests",
-                    "infinite-loop"):
+    def test_instructor_solution_gets_every_autograded_point(self, course):
         for notebook in course.notebooks:
-            assert course.code_grades(student, notebook), f"{student}/{notebook} not graded"
-    submitted = course.root / "submitted" / "corrupt" / course.assignment
-    assert all((submitted / f"{nb}.ipynb").exists() for nb in course.notebooks)
+            grades = course.code_grades("instructor", notebook)
+            assert grades, f"{notebook} has no autograded test cells"
+            lost = {gid: g for gid, g in grades.items() if g[0] != g[1]}
+            assert not lost, f"instructor solution lost points in {notebook}: {lost}"
+
+
+    def test_blank_student_copy_scores_zero(self, course):
+        for notebook in course.notebooks:
+            score, top = _total(course.code_grades("blank", notebook))
+            assert top > 0 and score == 0
+
+
+    def test_always_equal_answers_score_zero(self, course):
+        for notebook in course.notebooks:
+            passed = {gid: g for gid, g in course.code_grades("always-equal", notebook).items()
+                      if g[0] > 0}
+            assert not passed, f"an always-True __eq__ earned points in {notebook}: {passed}"
+
+
+    def test_skip_execution_tags_do_not_skip_tests(self, course):
+        for notebook in course.notebooks:
+            score, _ = _total(course.code_grades("skip-tags", notebook))
+            assert score == 0
+
+
+    def test_deleted_test_cells_are_restored_and_run(self, course):
+        for notebook in course.notebooks:
+            grades = course.code_grades("deleted-tests", notebook)
+            assert all(score == top for score, top in grades.values()), grades
+            restored = {_nbgrader_meta(cell).get("grade_id")
+                        for cell in course.autograded("deleted-tests", notebook).cells
+                        if _is_test_cell(cell)}
+            assert restored == set(grades)
+
+
+    def test_infinite_loop_times_out_and_scores_zero_for_that_part(self, course):
+        for notebook in course.notebooks:
+            answer_id = course.loop_grade_ids[notebook]
+            grades = course.code_grades("infinite-loop", notebook)
+            order = [_nbgrader_meta(cell).get("grade_id") for cell in
+                     nbformat.read(SOLUTIONS_DIR / course.assignment / f"{notebook}.ipynb", 4).cells]
+            own_tests = {gid: g for gid, g in grades.items() if gid.startswith(answer_id + "-")}
+            earlier = {gid: g for gid, g in grades.items()
+                       if order.index(gid) < order.index(answer_id)}
+            assert own_tests, f"no test cell named {answer_id}-* for the looping answer"
+            assert all(score == 0 for score, _ in own_tests.values()), own_tests
+            assert all(score == top for score, top in earlier.values()), earlier
+            outputs = [out for cell in course.autograded("infinite-loop", notebook).cells
+                       if cell.cell_type == "code" for out in cell.get("outputs", [])]
+            assert any(out.get("ename") in {"CellTimeoutError", "KeyboardInterrupt"}
+                       for out in outputs if out.output_type == "error")
+
+
+    def test_corrupt_submission_is_reported_and_loses_nothing_else(self, course):
+        log = course.autograde.stdout + course.autograde.stderr
+        assert "corrupt" in log
+        for student in ("instructor", "blank", "always-equal", "skip-tags", "deleted-tests",
+                        "infinite-loop"):
+            for notebook in course.notebooks:
+                assert course.code_grades(student, notebook), f"{student}/{notebook} not graded"
+        submitted = course.root / "submitted" / "corrupt" / course.assignment
+        assert all((submitted / f"{nb}.ipynb").exists() for nb in course.notebooks)
+
+
+for _assignment in assignments():
+    _name = f"TestGrading_{_assignment}"
+    globals()[_name] = type(_name, (GradingChecks,), {"assignment": _assignment})
 
 
 def test_configured_cell_time_limit_is_set():
