@@ -4,12 +4,16 @@ The loop is the four steps every chapter names (forward, loss, backward, update)
 mini-batch, plus bookkeeping. ``fit`` returns a history dict that ``course_lib.plot.
 plot_learning_curves`` draws, the same way it draws a Keras ``History``.
 
-Taught in: ch02, 02_4_autograd-and-training-loop.ipynb; used from ch03 on.
+``fit`` also takes callbacks (``course_lib.callbacks``: early stopping, checkpoints) and resumes
+from a checkpoint with ``initial_epoch=`` and ``history=``, like Keras' ``model.fit``.
+
+Taught in: ch02, 02_4_autograd-and-training-loop.ipynb; callbacks and resuming in ch05,
+05_4_callbacks-and-checkpoints.ipynb; used from ch03 on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -58,31 +62,42 @@ def fit(
     scheduler=None,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    callbacks: Sequence = (),
+    initial_epoch: int = 0,
+    history: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
-    """Train a classifier for ``num_epochs`` epochs; return its per-epoch history.
+    """Train a classifier up to epoch ``num_epochs``; return its per-epoch history.
 
     Args:
         model: already on ``device``; returns logits (N, K).
         train_loader: yields ``(inputs, labels)``; one pass is one epoch.
         loss_fn: e.g. ``nn.CrossEntropyLoss()`` (takes logits, not probabilities).
         optimizer: any ``torch.optim`` optimizer over ``model.parameters()``.
-        num_epochs: >= 1.
+        num_epochs: the epoch to train up to, > ``initial_epoch`` (as Keras' ``epochs``).
         val_loader: if given, validation loss/accuracy are recorded after every epoch.
         scheduler: a learning-rate scheduler stepped once per epoch; ``ReduceLROnPlateau`` is
             stepped with the validation loss (training loss without a validation set).
-        progress: show a tqdm bar over epochs.
+        progress: show a tqdm bar over epochs (with the last losses).
+        callbacks: ``course_lib.callbacks`` objects (``EarlyStopping``, ``ModelCheckpoint``,
+            or your own ``Callback`` subclass); any of them can stop training early.
+        initial_epoch: epochs already done, to resume (e.g. ``load_checkpoint(...)["epoch"]``);
+            trains epochs ``initial_epoch .. num_epochs - 1``.
+        history: the history of those epochs, to continue (copied, not modified); its lists
+            must have ``initial_epoch`` entries.
 
     Returns:
         ``{"loss", "accuracy", "val_loss", "val_accuracy", "lr"}`` -> lists, one entry per
         epoch (the ``val_`` keys only with ``val_loader``). Training metrics are averaged over
         the epoch's batches, weighted by batch size, while the weights change.
     """
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
-    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "lr": []}
-    if val_loader is not None:
-        history.update(val_loss=[], val_accuracy=[])
-    for _ in tqdm(range(num_epochs), disable=not progress, desc="epochs"):
+    _check_epochs(num_epochs, initial_epoch)
+    history = _start_history(history, initial_epoch, with_validation=val_loader is not None)
+    for callback in callbacks:
+        if not callable(getattr(callback, "on_epoch_end", None)):
+            raise TypeError(f"callbacks must be course_lib.callbacks objects, got {callback!r}")
+        callback.on_train_begin(model)
+    epochs = tqdm(range(initial_epoch, num_epochs), disable=not progress, desc="epochs")
+    for epoch in epochs:
         loss, accuracy = _train_one_epoch(model, train_loader, loss_fn, optimizer, device)
         history["loss"].append(loss)
         history["accuracy"].append(accuracy)
@@ -97,7 +112,40 @@ def fit(
             scheduler.step(monitored)
         elif scheduler is not None:
             scheduler.step()
+        epochs.set_postfix({key: f"{values[-1]:.3g}" for key, values in history.items()})
+        stop = [callback.on_epoch_end(epoch, history, model=model, optimizer=optimizer,
+                                      scheduler=scheduler, train_loader=train_loader)
+                for callback in callbacks]  # a list, not any(...): every callback sees the epoch
+        if any(stop):
+            break
+    for callback in callbacks:
+        callback.on_train_end(model)
     return history
+
+
+def _check_epochs(num_epochs: int, initial_epoch: int) -> None:
+    for name, value in (("num_epochs", num_epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    if num_epochs <= initial_epoch:
+        raise ValueError(f"num_epochs ({num_epochs}) must be greater than initial_epoch "
+                         f"({initial_epoch}): it is the epoch to train up to, as in Keras")
+
+
+def _start_history(history, initial_epoch: int, *, with_validation: bool):
+    keys = ["loss", "accuracy", "lr"] + (["val_loss", "val_accuracy"] if with_validation else [])
+    if history is None:
+        if initial_epoch:
+            raise ValueError("resuming (initial_epoch > 0) needs the earlier history=, e.g. "
+                             "load_checkpoint(...)['history']")
+        return {key: [] for key in keys}
+    if sorted(history) != sorted(keys):
+        raise ValueError(f"history must have the keys {sorted(keys)}, got {sorted(history)}")
+    lengths = {len(values) for values in history.values()}
+    if lengths != {initial_epoch}:
+        raise ValueError(f"history has {sorted(lengths)} entries per key but initial_epoch is "
+                         f"{initial_epoch}; they must match")
+    return {key: list(history[key]) for key in keys}
 
 
 def _train_one_epoch(model, loader, loss_fn, optimizer, device) -> tuple[float, float]:

@@ -78,3 +78,51 @@ def test_empty_loaders_raise():
     model = _model()
     with pytest.raises(ValueError, match="no samples"):
         evaluate(model, [], nn.CrossEntropyLoss())
+
+
+def test_fit_continues_a_history_without_modifying_it():
+    set_seed(0)
+    loaders = digits_torch_loaders(batch_size=256)
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    first = fit(model, loaders["train"], loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+                num_epochs=2)
+    saved = {key: list(values) for key, values in first.items()}
+    both = fit(model, loaders["train"], loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+               num_epochs=4, initial_epoch=2, history=first)
+    assert first == saved
+    assert all(len(values) == 4 for values in both.values())
+    assert all(both[key][:2] == first[key] for key in first)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_epochs": 3, "initial_epoch": 3}, "greater than initial_epoch"),
+    ({"num_epochs": 3, "initial_epoch": -1}, "initial_epoch"),
+    ({"num_epochs": 3, "initial_epoch": 1}, "history"),
+    ({"num_epochs": 3, "initial_epoch": 1, "history": {"loss": [1.0]}}, "keys"),
+    ({"num_epochs": 3, "initial_epoch": 2,
+      "history": {"loss": [1.0], "accuracy": [0.5], "lr": [0.1]}}, "must match"),
+])
+def test_fit_rejects_inconsistent_resume_arguments(kwargs, message):
+    model = _model()
+    with pytest.raises(ValueError, match=message):
+        fit(model, [], loss_fn=nn.CrossEntropyLoss(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+
+
+def test_fit_rejects_objects_that_are_not_callbacks():
+    model = _model()
+    with pytest.raises(TypeError, match="callbacks"):
+        fit(model, [], loss_fn=nn.CrossEntropyLoss(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=1,
+            callbacks=[print])
+
+
+def test_fit_progress_bar_shows_the_last_losses(capsys):
+    loaders = digits_torch_loaders(batch_size=256)
+    model = _model()
+    fit(model, loaders["train"], loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=2,
+        val_loader=loaders["val"], progress=True)
+    bar = capsys.readouterr().err
+    assert "epochs" in bar and "val_loss=" in bar
