@@ -7,7 +7,8 @@
 
 Autograding is hardened against accidents and tricks (tests/test_grading.py checks each):
 - every cell has a time limit, and a cell that runs past it is interrupted and scores 0;
-- grade cells a student deleted are put back from the gradebook before grading;
+- grade cells a student deleted are put back from the gradebook before grading (also when the
+  cell before them is read-only, where nbgrader 0.9.6 itself fails);
 - cell metadata other than nbgrader's (tags such as ``skip-execution`` or ``raises-exception``)
   is stripped before execution, so no cell can be skipped.
 """
@@ -32,6 +33,6 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
+    "course_grading.preprocessors.RestoreDeletedGradeCells",  # OverwriteCells, sturdier
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors import OverwriteCells
 from traitlets import Bool
 
 KEPT_CELL_METADATA = ("nbgrader",)
@@ -23,3 +24,40 @@ class StripNonGradingMetadata(Preprocessor):
             if key not in KEPT_CELL_METADATA:
                 del cell.metadata[key]
         return cell, resources
+
+
+class RestoreDeletedGradeCells(OverwriteCells):
+    """nbgrader's ``OverwriteCells`` with a sturdier way of putting deleted test cells back.
+
+    With ``add_missing_cells`` nbgrader 0.9.6 re-inserts a deleted grade cell after the cell
+    that precedes it in the source, assuming that cell is an answer or another test; when it is
+    a read-only cell (an oracle or a demo), the lookup raises ``KeyError`` and the whole
+    submission goes ungraded. Here a deleted grade cell goes after the nearest earlier source
+    cell that the submission still has (or first, if none), so every submission is graded.
+    """
+
+    def add_missing_grade_cells(self, nb, resources):
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source_ids = [cell.name for cell in source_nb.source_cells]
+        grade_cells = {cell.name: cell for cell in source_nb.grade_cells}
+        solution_ids = {cell.name for cell in source_nb.solution_cells}
+        present = {_grade_id(cell) for cell in nb.cells} - {None}
+        for position, cell_id in enumerate(source_ids):
+            if cell_id not in grade_cells or cell_id in present:
+                continue
+            self.log.warning(f"Missing grade cell {cell_id} encountered, adding to notebook")
+            restored = self.missing_cell_transform(
+                source_nb.source_cells[position], grade_cells[cell_id].max_score,
+                is_solution=cell_id in solution_ids,
+            )
+            anchor = next((earlier for earlier in reversed(source_ids[:position])
+                           if earlier in present), None)
+            index = 0 if anchor is None else next(
+                i + 1 for i, cell in enumerate(nb.cells) if _grade_id(cell) == anchor)
+            nb.cells.insert(index, restored)
+            present.add(cell_id)
+        return nb, resources
+
+
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
