@@ -3,7 +3,7 @@
 #   make test   set up .venv if needed, run the whole test suite
 # Others: make lab (JupyterLab with nbgrader), make exercises (regenerate student copies),
 #         make notebooks (re-execute notebooks in place), make lock (re-pin constraints.txt),
-#         make clean.
+#         make pretrained (retrain the course's pretrained models), make clean.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -19,7 +19,7 @@ export PYTHONHASHSEED ?= 0
 # nbgrader runs `alembic` from PATH; jupyter-book and nbval start kernels from this env.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: book test lab exercises notebooks lock clean env browser
+.PHONY: book test lab exercises notebooks pretrained lock clean env browser
 
 env: $(STAMP)
 
@@ -63,6 +63,11 @@ NB ?= chapters/*/*.ipynb solutions/*/*.ipynb
 notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=600 $(NB)
+
+# Retrain the course's own pretrained models (Chapter 7) and rewrite course_lib/weights/ with
+# their model cards; seeded, about one CPU minute per model.
+pretrained: $(STAMP)
+	$(BIN)/python scripts/pretrain.py
 
 lock:
 	rm -rf /tmp/course-lock-venv && $(PYTHON) -m venv /tmp/course-lock-venv
