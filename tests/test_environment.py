@@ -40,7 +40,8 @@ def test_jupyterlab_has_the_nbgrader_extensions():
 @pytest.mark.slow
 def test_course_lib_installs_from_the_repository_alone(tmp_path):
     # What `pip install "course-lib @ git+<repo URL>"` does on Colab: build a wheel from the
-    # repository root and install it; only numpy, matplotlib and scikit-learn are required.
+    # repository root and install it; only numpy, matplotlib, scikit-learn and pillow are
+    # required, and the pretrained weights with their model cards travel inside the wheel.
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(tmp_path), str(REPO_ROOT)], capture_output=True, text=True, timeout=300)
@@ -50,9 +51,14 @@ def test_course_lib_installs_from_the_repository_alone(tmp_path):
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "course_lib/data.py" in names and "course_lib/device.py" in names
+    from course_lib.pretrained import available_models
+
+    for name in available_models():
+        for suffix in (".pt", ".weights.h5", ".torch.json", ".keras.json"):
+            assert f"course_lib/weights/{name}{suffix}" in names, f"{name}{suffix} not shipped"
     assert not [name for name in names if name.startswith(("tests/", "solutions/", "chapters/"))]
     metadata = next(name for name in names if name.endswith("METADATA"))
     requires = [line for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
                 if line.startswith("Requires-Dist") and "extra ==" not in line]
     assert sorted(line.split(":")[1].strip() for line in requires) == [
-        "matplotlib", "numpy", "scikit-learn"]
+        "matplotlib", "numpy", "pillow", "scikit-learn"]
