@@ -16,6 +16,16 @@ One module per concept, imported by the chapters instead of helpers pasted into 
 - ``course_lib.feature_maps`` / ``course_lib.summary`` - feature-map and kernel figures; a
   per-layer shape and parameter table for PyTorch models.
 - ``course_lib.optim`` / ``course_lib.surfaces`` - numpy update rules; 2-D test surfaces.
+- ``course_lib.shapes`` - seeded synthetic shape images, as arrays or image folders on disk.
+- ``course_lib.callbacks`` - EarlyStopping, ModelCheckpoint and resuming for ``train.fit``.
+- ``course_lib.regularization`` / ``course_lib.initialization`` - numpy dropout, batch norm,
+  L1/L2 penalties; Glorot/He initializers and activation statistics through depth.
+- ``course_lib.overfit`` / ``course_lib.experiments`` - the controlled overfitting setup of
+  Chapter 6; runs over seeds and configurations summarized as mean +- std.
+- ``course_lib.blocks`` / ``course_lib.architectures`` - VGG, residual and small networks in
+  both frameworks; parameter and multiply-add arithmetic of classic architectures.
+- ``course_lib.pretrained`` / ``course_lib.transfer`` - the course's own pretrained models
+  (loaded by name, with model cards); the transfer-learning task and strategies.
 
 Importing ``course_lib`` loads neither PyTorch nor TensorFlow (each module imports a framework
 only inside the functions that need it). It does one thing on import: it prepares the coming

@@ -1,0 +1,486 @@
+"""Transfer learning on the shapes target task: data, the three strategies, and a fair comparison.
+
+The course's pretrained models (``course_lib.pretrained``) learned 10 ``SOURCE_CLASSES``. The
+*target task* here is the 6 ``TARGET_CLASSES`` they never saw, with few labels per class, on the
+same four backgrounds (or a chosen subset: another *domain*).
+
+- ``target_task_data(labels_per_class, seed=)``: a small labelled ``train`` set plus fixed
+  ``val`` / ``test`` sets (seeds disjoint from pretraining's; nested: 5 labels per class are the
+  first 5 of 10).
+- ``transfer_model_torch`` / ``transfer_model_keras``: the three strategies, ``"scratch"``,
+  ``"feature_extraction"`` (frozen backbone, new head) and ``"fine_tuning"`` (top blocks
+  unfrozen), with batch normalization of the backbone kept in inference mode when transferring.
+- ``count_parameters``, ``embed`` (cache a backbone's embeddings), ``fit_steps_torch`` /
+  ``fit_steps_keras`` (train for a number of gradient steps, whatever the data size).
+- ``compare_strategies`` (one target task, all three strategies, both frameworks) and
+  ``plot_label_budget`` (accuracy vs labels per class with error bars).
+
+Taught in: ch08, 08_1_why-transfer-works.ipynb to 08_5_keras-experiment-and-checklist.ipynb.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from course_lib import pretrained
+from course_lib.shapes import BACKGROUNDS, TARGET_CLASSES, ShapesData, render_shape
+
+STRATEGIES = ("scratch", "feature_extraction", "fine_tuning")
+# Base seeds of the target task's splits: far from pretraining's (7_000 to 9_003).
+TARGET_SEEDS = {"train": 40_000, "val": 41_000, "test": 42_000}
+EVAL_SIZES = {"val": 30, "test": 100}  # images per class of the fixed evaluation splits
+
+
+@dataclass(frozen=True)
+class TargetTask:
+    """The target task: a small ``train`` set and fixed ``val`` and ``test`` sets."""
+
+    train: ShapesData
+    val: ShapesData
+    test: ShapesData
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Training budget of each strategy (chosen on the validation set, never on test)."""
+
+    batch_size: int = 32           # images per step (fewer if the train set is smaller)
+    head_steps: int = 150          # steps of the new head on cached embeddings
+    head_lr: float = 1e-2          # Adam step size of the head
+    scratch_steps: int = 100       # steps of the whole network from random weights
+    scratch_lr: float = 1e-3       # chosen on the validation set (3e-3 diverged at 50 labels)
+    finetune_steps: int = 30       # steps after the head, with the top blocks unfrozen
+    finetune_lr: float = 3e-4      # 10x smaller: small changes to good weights
+    top_blocks: int = 1            # backbone blocks unfrozen for fine-tuning
+
+
+# ------------------------------------------------------------------------------------- data
+
+
+def target_images(n_per_class: int, *, split: str, seed: int = 0,
+                  backgrounds: tuple[str, ...] = BACKGROUNDS) -> ShapesData:
+    """``n_per_class`` images of each target class; image j of class c depends on (c, j) only.
+
+    So the first k images of a class are the same for every ``n_per_class >= k`` (nested
+    label budgets). Each image's background is drawn from ``backgrounds``.
+
+    Returns:
+        ``ShapesData`` (N, 32, 32, 3) uint8 images, shuffled, labels index ``TARGET_CLASSES``.
+    """
+    if split not in TARGET_SEEDS:
+        raise ValueError(f"split must be one of {list(TARGET_SEEDS)}, got {split!r}")
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) \
+            or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive int, got {n_per_class!r}")
+    backgrounds = tuple(backgrounds)
+    if not backgrounds or not set(backgrounds) <= set(BACKGROUNDS):
+        raise ValueError(f"backgrounds must be a non-empty subset of {BACKGROUNDS}")
+    images, labels = [], []
+    for label, name in enumerate(TARGET_CLASSES):
+        for index in range(n_per_class):
+            rng = np.random.default_rng([TARGET_SEEDS[split], seed, label, index])
+            background = backgrounds[rng.integers(len(backgrounds))]
+            images.append(render_shape(name, size=pretrained.IMAGE_SIZE,
+                                       background=background, rng=rng))
+            labels.append(label)
+    order = np.random.default_rng([TARGET_SEEDS[split], seed]).permutation(len(labels))
+    return ShapesData(np.stack(images)[order], np.array(labels, dtype=np.int64)[order],
+                      TARGET_CLASSES)
+
+
+@functools.lru_cache(maxsize=8)
+def _fixed_split(split: str, backgrounds: tuple[str, ...]) -> ShapesData:
+    data = target_images(EVAL_SIZES[split], split=split, backgrounds=backgrounds)
+    data.images.setflags(write=False)  # shared between calls: read-only
+    data.labels.setflags(write=False)
+    return data
+
+
+def target_task_data(labels_per_class: int, *, seed: int = 0,
+                     backgrounds: tuple[str, ...] = BACKGROUNDS) -> TargetTask:
+    """The target task with ``labels_per_class`` training images per class.
+
+    Args:
+        labels_per_class: training images per class (1, 5, 10, 50, ...).
+        seed: which training images; the ``val`` (30 per class) and ``test`` (100 per class)
+            sets are the same for every seed and budget (read-only arrays).
+        backgrounds: the domain, a subset of ``BACKGROUNDS`` (default: all four, like the
+            source task).
+
+    Returns:
+        ``TargetTask(train, val, test)`` of ``ShapesData`` (NHWC uint8 images, int64 labels).
+
+    Taught in: ch08, 08_2_feature-extraction-and-fine-tuning.ipynb.
+    """
+    backgrounds = tuple(backgrounds)
+    train = target_images(labels_per_class, split="train", seed=seed, backgrounds=backgrounds)
+    val, test = (_fixed_split(split, backgrounds) for split in ("val", "test"))
+    return TargetTask(train, *(ShapesData(data.images.copy(), data.labels.copy(), data.class_names)
+                               for data in (val, test)))
+
+
+# ---------------------------------------------------------------------------- both frameworks
+
+
+def _is_torch(model) -> bool:
+    import sys
+
+    return "torch" in sys.modules and isinstance(model, sys.modules["torch"].nn.Module)
+
+
+def count_parameters(model) -> dict[str, int]:
+    """Trainable and frozen parameter counts of a PyTorch module or a Keras model.
+
+    Frozen means ``requires_grad=False`` (torch) or a non-trainable weight (Keras); BN's running
+    statistics are buffers in PyTorch (not counted) but non-trainable weights in Keras (counted).
+    """
+    if _is_torch(model):
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    else:
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    return {"trainable": int(trainable), "frozen": int(frozen)}
+
+
+def embed(backbone, images: np.ndarray, framework: str = "torch", *,
+          batch_size: int = 250) -> np.ndarray:
+    """Embeddings (N, D) float32 of uint8 images (N, H, W, 3), in inference mode, no gradients.
+
+    ``backbone`` is ``model.features`` (torch) or ``model.get_layer("features")`` (Keras).
+    Compute them once and train a head on them: the frozen backbone never changes.
+    """
+    x = pretrained.as_inputs(images, framework)
+    if framework == "keras":
+        return np.asarray(backbone.predict(x, batch_size=batch_size, verbose=0), np.float32)
+    import torch
+
+    was_training = backbone.training
+    backbone.eval()
+    device = next(backbone.parameters()).device
+    try:
+        with torch.no_grad():
+            parts = [backbone(batch.to(device)).cpu() for batch in torch.split(x, batch_size)]
+    finally:
+        backbone.train(was_training)
+    return torch.cat(parts).numpy()
+
+
+# ----------------------------------------------------------------------------------- PyTorch
+
+
+def _transfer_net_class():
+    from torch import nn
+
+    class TransferNet(nn.Module):
+        """``features`` -> ``classifier``; ``train()`` keeps the backbone's BN in eval mode.
+
+        With ``freeze_batchnorm=True`` every BatchNorm layer of ``features`` normalizes with
+        its running statistics and never updates them, in training too (what Keras does for a
+        base called with ``training=False``).
+        """
+
+        def __init__(self, features, classifier, *, freeze_batchnorm: bool) -> None:
+            super().__init__()
+            self.features, self.classifier = features, classifier
+            self.freeze_batchnorm = freeze_batchnorm
+
+        def forward(self, x):
+            return self.classifier(self.features(x))  # logits (N, K)
+
+        def train(self, mode: bool = True):
+            super().train(mode)
+            if mode and self.freeze_batchnorm:
+                for module in self.features.modules():
+                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                        module.eval()
+            return self
+
+    return TransferNet
+
+
+def backbone_blocks(features) -> list:
+    """The blocks of a torch backbone that hold parameters, in order.
+
+    A child module with sub-modules (a ``VGGBlock``, a ``ResidualBlock``) is one block;
+    consecutive single layers (a ResNet stem's conv and BN) are grouped into one
+    ``nn.Sequential`` sharing those layers, as Keras's ``"stem_..."`` names group them.
+    """
+    from torch import nn
+
+    blocks, loose = [], []
+    for child in features.children():
+        if not any(True for _ in child.parameters()):
+            continue
+        if any(True for _ in child.children()):
+            if loose:
+                blocks.append(nn.Sequential(*loose))
+                loose = []
+            blocks.append(child)
+        else:
+            loose.append(child)
+    if loose:
+        blocks.append(nn.Sequential(*loose))
+    return blocks
+
+
+def transfer_model_torch(strategy: str, num_classes: int = len(TARGET_CLASSES), *,
+                         name: str = "shapes_vgg", top_blocks: int = 1):
+    """A PyTorch model for one strategy, on the CPU (move it with ``.to(device)``).
+
+    - ``"scratch"``: the architecture of ``name`` with random weights, everything trainable.
+    - ``"feature_extraction"``: the pretrained backbone, frozen (``requires_grad=False``, BN in
+      eval mode), and a new ``nn.Linear(D, num_classes)`` head.
+    - ``"fine_tuning"``: the same with the top ``top_blocks`` blocks trainable again, except
+      their BatchNorm layers (weights frozen, statistics fixed: as in Keras).
+    """
+    from torch import nn
+
+    _check_strategy(strategy)
+    net_class = _transfer_net_class()
+    if strategy == "scratch":
+        fresh = pretrained._ARCHITECTURES[name]["torch"](num_classes)
+        return net_class(fresh.features, fresh.classifier, freeze_batchnorm=False)
+    source_model = pretrained.load_pretrained(name, "torch")
+    features = source_model.features.requires_grad_(False)
+    if strategy == "fine_tuning":
+        for block in backbone_blocks(features)[-top_blocks:]:
+            for module in block.modules():  # BatchNorm stays frozen (weights and statistics)
+                if not isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    for parameter in module.parameters(recurse=False):
+                        parameter.requires_grad_(True)
+    head = nn.Linear(source_model.classifier.in_features, num_classes)  # new, random
+    return net_class(features, head, freeze_batchnorm=True).train()
+
+
+def _torch_loaders(x, y, val, *, steps_per_epoch: int, batch_size: int, seed: int):
+    import torch
+
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+    batch_size = min(batch_size, len(dataset))
+    sampler = torch.utils.data.RandomSampler(  # steps_per_epoch batches, whatever len(dataset)
+        dataset, replacement=True, num_samples=steps_per_epoch * batch_size,
+        generator=torch.Generator().manual_seed(seed))
+    train_loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+    val_loader = None if val is None else torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.as_tensor(val[0]), torch.as_tensor(val[1])),
+        batch_size=250)
+    return train_loader, val_loader
+
+
+def fit_steps_torch(model, x, y, *, optimizer, steps: int, batch_size: int = 32,
+                    val=None, evaluations: int = 1, seed: int = 0, device="cpu") -> dict:
+    """``course_lib.train.fit`` for ``steps`` gradient steps of mini-batches drawn at random.
+
+    Args:
+        x, y: inputs (tensor or array, e.g. ``as_inputs(images)`` or embeddings) and labels.
+        val: optional ``(x_val, y_val)``, evaluated ``evaluations`` times (one "epoch" each).
+
+    Returns:
+        ``fit``'s history, one entry per evaluation.
+    """
+    from torch import nn
+
+    from course_lib.train import fit
+
+    steps_per_epoch = max(1, steps // evaluations)
+    train_loader, val_loader = _torch_loaders(x, y, val, steps_per_epoch=steps_per_epoch,
+                                              batch_size=batch_size, seed=seed)
+    return fit(model, train_loader, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+               num_epochs=evaluations, val_loader=val_loader, device=device)
+
+
+# ------------------------------------------------------------------------------------- Keras
+
+
+def backbone_block_names(base) -> list[str]:
+    """The block prefixes of a Keras backbone's weighted layers, in order (``"block3"``...)."""
+    names: list[str] = []
+    for layer in base.layers:
+        prefix = layer.name.split("_")[0]
+        if layer.weights and prefix not in names:
+            names.append(prefix)
+    return names
+
+
+def transfer_model_keras(strategy: str, num_classes: int = len(TARGET_CLASSES), *,
+                         name: str = "shapes_vgg", top_blocks: int = 1):
+    """The Keras twin of ``transfer_model_torch`` (uncompiled).
+
+    BatchNormalization layers of the pretrained base are never trainable, so they run in
+    inference mode (moving statistics) while the unfrozen top blocks train. The base is also
+    called with ``training=False``, the usual idiom, but in Keras 3 that alone does not hold
+    once the base is unfrozen: ``fit`` passes ``training=True`` down to every nested layer.
+    """
+    import keras
+
+    _check_strategy(strategy)
+    if strategy == "scratch":
+        return pretrained._ARCHITECTURES[name]["keras"](num_classes)
+    base = pretrained.load_pretrained(name, "keras").get_layer("features")
+    base.trainable = strategy == "fine_tuning"
+    if strategy == "fine_tuning":
+        top = backbone_block_names(base)[-top_blocks:]
+        for layer in base.layers:  # a BN layer with trainable=False runs in inference mode
+            layer.trainable = (layer.name.split("_")[0] in top
+                               and not isinstance(layer, keras.layers.BatchNormalization))
+    inputs = keras.Input(base.input.shape[1:], name="image")
+    x = base(inputs, training=False)  # not enough alone: fit's training=True overrides it
+    outputs = keras.layers.Dense(num_classes, name="classifier")(x)
+    return keras.Model(inputs, outputs, name=f"{name}_{strategy}")
+
+
+def fit_steps_keras(model, x, y, *, steps: int, batch_size: int = 32, val=None,
+                    evaluations: int = 1, seed: int = 0):
+    """``model.fit`` for ``steps`` steps on a shuffled, repeated ``tf.data`` stream.
+
+    The model must be compiled. Returns the ``History``.
+    """
+    import tensorflow as tf
+
+    batch_size = min(batch_size, len(y))
+    stream = (tf.data.Dataset.from_tensor_slices((x, y))
+              .shuffle(len(y), seed=seed).repeat().batch(batch_size))
+    return model.fit(stream, steps_per_epoch=max(1, steps // evaluations), epochs=evaluations,
+                     validation_data=val, shuffle=False, verbose=0)  # the stream is shuffled
+
+
+# -------------------------------------------------------------------------------- experiment
+
+
+def compare_strategies(task: TargetTask, *, framework: str = "torch", seed: int = 0,
+                       settings: TransferSettings = TransferSettings(),
+                       name: str = "shapes_vgg", device=None) -> dict[str, float]:
+    """Train all three strategies on ``task.train``; return their val and test accuracies.
+
+    Feature extraction trains a new head on cached embeddings of the frozen backbone; fine-tuning
+    continues from that model (head first, then the top blocks with a smaller step size: the
+    two-phase recipe), so it costs only its extra steps.
+
+    Args:
+        device: the PyTorch device (``course_lib.device.get_device()``); default CPU. Keras
+            picks its device itself.
+
+    Returns:
+        ``{"<strategy>_val": accuracy, "<strategy>_test": accuracy}`` for each of
+        ``STRATEGIES`` (fractions in [0, 1]); a train function for
+        ``course_lib.experiments.run_experiment``.
+    """
+    from course_lib.device import set_seed
+
+    pretrained._check_framework(framework)
+    set_seed(seed)
+    if framework == "keras":
+        return _run_keras(task, seed=seed, settings=settings, name=name)
+    return _run_torch(task, seed=seed, settings=settings, name=name, device=device or "cpu")
+
+
+def _scores(strategy: str, model, task: TargetTask, framework: str) -> dict[str, float]:
+    # One prediction pass over val + test together (one Keras predict trace, not two).
+    images = np.concatenate([task.val.images, task.test.images])
+    labels = np.concatenate([task.val.labels, task.test.labels])
+    correct = pretrained.predict(model, images, framework, batch_size=len(images)) == labels
+    n_val = len(task.val.labels)
+    return {f"{strategy}_val": float(correct[:n_val].mean()),
+            f"{strategy}_test": float(correct[n_val:].mean())}
+
+
+def _run_torch(task, *, seed, settings, name, device):
+    import torch
+
+    x, y = pretrained.as_inputs(task.train.images, "torch"), torch.from_numpy(task.train.labels)
+    steps = dict(batch_size=settings.batch_size, seed=seed, device=device)
+    scratch = transfer_model_torch("scratch", name=name).to(device)
+    fit_steps_torch(scratch, x, y, steps=settings.scratch_steps, **steps,
+                    optimizer=torch.optim.Adam(scratch.parameters(), lr=settings.scratch_lr))
+    model = transfer_model_torch("fine_tuning", name=name, top_blocks=settings.top_blocks)
+    model = model.to(device)
+    embeddings = torch.from_numpy(embed(model.features, task.train.images, "torch"))
+    fit_steps_torch(model.classifier, embeddings, y, steps=settings.head_steps, **steps,
+                    optimizer=torch.optim.Adam(model.classifier.parameters(), lr=settings.head_lr))
+    scores = {**_scores("scratch", scratch, task, "torch"),
+              **_scores("feature_extraction", model, task, "torch")}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    fit_steps_torch(model, x, y, steps=settings.finetune_steps, **steps,
+                    optimizer=torch.optim.Adam(trainable, lr=settings.finetune_lr))
+    return {**scores, **_scores("fine_tuning", model, task, "torch")}
+
+
+def _run_keras(task, *, seed, settings, name):
+    import tensorflow as tf
+
+    # Every run builds new models, so predict/fit functions are traced again on purpose:
+    # silence TensorFlow's "triggered tf.function retracing" warning meant for loops.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        return _run_keras_quietly(task, seed=seed, settings=settings, name=name)
+    finally:
+        logger.setLevel(level)
+
+
+def _run_keras_quietly(task, *, seed, settings, name):
+    import keras
+
+    def compile_model(model, lr):
+        model.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"],
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    x, y = pretrained.as_inputs(task.train.images, "keras"), task.train.labels
+    steps = dict(batch_size=settings.batch_size, seed=seed)
+    scratch = compile_model(transfer_model_keras("scratch", name=name), settings.scratch_lr)
+    fit_steps_keras(scratch, x, y, steps=settings.scratch_steps, **steps)
+    model = transfer_model_keras("fine_tuning", name=name, top_blocks=settings.top_blocks)
+    embeddings = embed(model.get_layer("features"), task.train.images, "keras")
+    head = keras.Sequential([keras.Input(embeddings.shape[1:]), model.get_layer("classifier")])
+    fit_steps_keras(compile_model(head, settings.head_lr), embeddings, y,
+                    steps=settings.head_steps, **steps)
+    scores = {**_scores("scratch", scratch, task, "keras"),
+              **_scores("feature_extraction", model, task, "keras")}
+    fit_steps_keras(compile_model(model, settings.finetune_lr), x, y,
+                    steps=settings.finetune_steps, **steps)
+    return {**scores, **_scores("fine_tuning", model, task, "keras")}
+
+
+def plot_label_budget(summary: list[dict], budgets: list[int], *, split: str = "test",
+                      ax: plt.Axes | None = None, title: str | None = None) -> plt.Figure:
+    """Accuracy vs labels per class, one line per strategy, error bars = ± 1 std over seeds.
+
+    The three lines are shifted by a few percent along x so that their error bars stay visible.
+
+    Args:
+        summary: ``course_lib.experiments.summarize`` of ``compare_strategies`` rows, one row
+            per budget, in the order of ``budgets``.
+        budgets: labels per class of each row (the x axis, logarithmic).
+    """
+    if len(summary) != len(budgets):
+        raise ValueError(f"one budget per summary row: {len(budgets)} vs {len(summary)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    for index, strategy in enumerate(STRATEGIES):
+        means = [row[f"{strategy}_{split}_mean"] for row in summary]
+        stds = [row[f"{strategy}_{split}_std"] for row in summary]
+        dodge = 1.06 ** (index - 1)  # shift the lines apart a little (log x) so bars don't hide
+        ax.errorbar([b * dodge for b in budgets], means, yerr=stds, marker="o", capsize=3,
+                    color=f"C{index}", label=strategy.replace("_", " "))
+    ax.axhline(1 / len(TARGET_CLASSES), color="0.6", linestyle=":", label="chance")
+    ax.set(xscale="log", xlabel="labels per class", ylabel=f"{split} accuracy", ylim=(0, 1.02),
+           title=title)
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.minorticks_off()
+    seeds = summary[0].get("n") if summary else None
+    ax.legend(fontsize=8, title_fontsize=8, loc="upper left",
+              title="mean ± std" + (f" over {seeds} seeds" if seeds else ""))
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def _check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
