@@ -277,9 +277,7 @@ def _tensors(x: np.ndarray, y: np.ndarray, device):
 
 
 def _evaluate(model, x, y, loss_fn) -> tuple[float, float]:
-    import torch
+    """Loss and accuracy on whole tensors: ``course_lib.train.evaluate`` over one batch."""
+    from course_lib.train import evaluate
 
-    model.eval()
-    with torch.no_grad():
-        logits = model(x)
-        return loss_fn(logits, y).item(), (logits.argmax(dim=1) == y).float().mean().item()
+    return evaluate(model, [(x, y)], loss_fn, device=x.device)
