@@ -54,8 +54,9 @@ browser:
 lab: $(STAMP)
 	$(BIN)/jupyter lab
 
+# A= picks assignments, e.g. make exercises A=03_optimizers (default: all of them).
 exercises: $(STAMP)
-	$(BIN)/python -m course_grading.release
+	$(BIN)/python -m course_grading.release $(A)
 
 # Re-execute every lesson and instructor notebook in place (authors: after changing one, commit
 # the outputs). NB= selects notebooks, e.g. make notebooks NB=chapters/01_perceptrons/*.ipynb

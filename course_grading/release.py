@@ -75,9 +75,17 @@ def generate(assignment: str, output_dir: Path, *, solutions_dir: Path = SOLUTIO
         return written
 
 
-def main() -> None:
-    """Regenerate every assignment's student copies in ``chapters/<assignment>/exercises/``."""
-    for assignment in assignments():
+def main(argv: list[str] | None = None) -> None:
+    """Regenerate student copies in ``chapters/<assignment>/exercises/``.
+
+    With no arguments every assignment; otherwise only the assignments named, e.g.
+    ``python -m course_grading.release 03_optimizers``.
+    """
+    names = sys.argv[1:] if argv is None else argv
+    unknown = sorted(set(names) - set(assignments()))
+    if unknown:
+        raise SystemExit(f"no such assignment(s) in solutions/: {', '.join(unknown)}")
+    for assignment in names or assignments():
         exercises_dir = CHAPTERS_DIR / assignment / EXERCISES_SUBDIR
         with tempfile.TemporaryDirectory(prefix="student-copies-") as fresh:
             generated = generate(assignment, Path(fresh))  # fails before touching chapters/
