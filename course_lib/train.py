@@ -5,14 +5,18 @@ mini-batch, plus bookkeeping. ``fit`` returns a history dict that ``course_lib.p
 plot_learning_curves`` draws, the same way it draws a Keras ``History``.
 
 ``fit`` also takes callbacks (``course_lib.callbacks``: early stopping, checkpoints) and resumes
-from a checkpoint with ``initial_epoch=`` and ``history=``, like Keras' ``model.fit``.
+from a checkpoint with ``initial_epoch=`` and ``history=``, like Keras' ``model.fit``. With
+``amp=True`` it trains in mixed precision on a CUDA GPU (``torch.autocast`` to float16 plus a
+``torch.amp.GradScaler``); on any other device ``amp`` changes nothing, so a notebook can turn
+it on and still give the CPU's results on a CPU.
 
 Taught in: ch02, 02_4_autograd-and-training-loop.ipynb; callbacks and resuming in ch05,
-05_4_callbacks-and-checkpoints.ipynb; used from ch03 on.
+05_4_callbacks-and-checkpoints.ipynb; mixed precision in ch05, 05_6; used from ch03 on.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import torch
@@ -26,6 +30,7 @@ def evaluate(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     *,
     device: torch.device | str = "cpu",
+    amp: bool = False,
 ) -> tuple[float, float]:
     """Mean loss and accuracy of a classifier over a loader (eval mode, no gradients).
 
@@ -33,6 +38,7 @@ def evaluate(
         model: maps a batch of inputs to logits of shape (N, K).
         loader: yields ``(inputs, labels)`` with integer labels of shape (N,).
         loss_fn: a loss with mean reduction, e.g. ``nn.CrossEntropyLoss()``.
+        amp: run the forward pass under float16 autocast on CUDA; ignored elsewhere.
 
     Returns:
         ``(loss, accuracy)`` averaged over every sample (not over batches).
@@ -42,8 +48,10 @@ def evaluate(
     with torch.no_grad():
         for inputs, labels in loader:
             inputs, labels = inputs.to(device), labels.to(device)
-            logits = model(inputs)
-            total_loss += loss_fn(logits, labels).item() * len(labels)
+            with autocast(device, enabled=amp):
+                logits = model(inputs)
+                loss = loss_fn(logits, labels)
+            total_loss += loss.item() * len(labels)
             correct += (logits.argmax(dim=1) == labels).sum().item()
             count += len(labels)
     if count == 0:
@@ -65,6 +73,7 @@ def fit(
     callbacks: Sequence = (),
     initial_epoch: int = 0,
     history: dict[str, list[float]] | None = None,
+    amp: bool = False,
 ) -> dict[str, list[float]]:
     """Train a classifier up to epoch ``num_epochs``; return its per-epoch history.
 
@@ -84,6 +93,10 @@ def fit(
             trains epochs ``initial_epoch .. num_epochs - 1``.
         history: the history of those epochs, to continue (copied, not modified); its lists
             must have ``initial_epoch`` entries.
+        amp: mixed precision on CUDA: forward and loss under ``torch.autocast(dtype=float16)``,
+            the loss scaled by a ``torch.amp.GradScaler`` so small gradients do not underflow
+            in float16. Ignored (plain float32) on the CPU and MPS. The scaler's state is not
+            checkpointed: a resumed run starts a fresh scaler.
 
     Returns:
         ``{"loss", "accuracy", "val_loss", "val_accuracy", "lr"}`` -> lists, one entry per
@@ -96,15 +109,18 @@ def fit(
         if not callable(getattr(callback, "on_epoch_end", None)):
             raise TypeError(f"callbacks must be course_lib.callbacks objects, got {callback!r}")
         callback.on_train_begin(model)
+    scaler = torch.amp.GradScaler("cuda", enabled=uses_amp(device, amp))
     epochs = tqdm(range(initial_epoch, num_epochs), disable=not progress, desc="epochs")
     for epoch in epochs:
-        loss, accuracy = _train_one_epoch(model, train_loader, loss_fn, optimizer, device)
+        loss, accuracy = _train_one_epoch(model, train_loader, loss_fn, optimizer, device,
+                                          scaler)
         history["loss"].append(loss)
         history["accuracy"].append(accuracy)
         history["lr"].append(optimizer.param_groups[0]["lr"])
         monitored = loss
         if val_loader is not None:
-            val_loss, val_accuracy = evaluate(model, val_loader, loss_fn, device=device)
+            val_loss, val_accuracy = evaluate(model, val_loader, loss_fn, device=device,
+                                              amp=amp)
             history["val_loss"].append(val_loss)
             history["val_accuracy"].append(val_accuracy)
             monitored = val_loss
@@ -121,6 +137,18 @@ def fit(
     for callback in callbacks:
         callback.on_train_end(model)
     return history
+
+
+def uses_amp(device: torch.device | str, amp: bool) -> bool:
+    """Whether ``amp=True`` takes effect on ``device``: only on CUDA (see :func:`fit`)."""
+    return bool(amp) and torch.device(device).type == "cuda"
+
+
+def autocast(device: torch.device | str, *, enabled: bool):
+    """``torch.autocast`` to float16 where :func:`uses_amp`, else a context that does nothing."""
+    if not uses_amp(device, enabled):
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.float16)
 
 
 def _check_epochs(num_epochs: int, initial_epoch: int) -> None:
@@ -148,16 +176,19 @@ def _start_history(history, initial_epoch: int, *, with_validation: bool):
     return {key: list(history[key]) for key in keys}
 
 
-def _train_one_epoch(model, loader, loss_fn, optimizer, device) -> tuple[float, float]:
+def _train_one_epoch(model, loader, loss_fn, optimizer, device,
+                     scaler: torch.amp.GradScaler) -> tuple[float, float]:
     model.train()
     total_loss, correct, count = 0.0, 0, 0
     for inputs, labels in loader:
         inputs, labels = inputs.to(device), labels.to(device)
-        logits = model(inputs)             # 1. forward
-        loss = loss_fn(logits, labels)     # 2. loss
+        with autocast(device, enabled=scaler.is_enabled()):
+            logits = model(inputs)             # 1. forward
+            loss = loss_fn(logits, labels)     # 2. loss
         optimizer.zero_grad()
-        loss.backward()                    # 3. backward
-        optimizer.step()                   # 4. update
+        scaler.scale(loss).backward()      # 3. backward (scale() is the identity without amp)
+        scaler.step(optimizer)             # 4. update (skipped if scaled grads overflowed)
+        scaler.update()
         total_loss += loss.item() * len(labels)
         correct += (logits.argmax(dim=1) == labels).sum().item()
         count += len(labels)

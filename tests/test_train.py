@@ -5,7 +5,7 @@ from torch import nn
 from course_lib.data import digits_torch_loaders
 from course_lib.device import set_seed
 from course_lib.plot import plot_learning_curves
-from course_lib.train import evaluate, fit
+from course_lib.train import evaluate, fit, uses_amp
 
 
 def _model():
@@ -126,3 +126,42 @@ def test_fit_progress_bar_shows_the_last_losses(capsys):
         val_loader=loaders["val"], progress=True)
     bar = capsys.readouterr().err
     assert "epochs" in bar and "val_loss=" in bar
+
+
+def _fit_digits(device, *, amp: bool, num_epochs: int = 3, dtypes: list | None = None):
+    """Seeded digits training on ``device``: (history, first-layer weight on the CPU).
+
+    ``dtypes``, if given, collects the dtype of the first linear layer's output in every
+    forward pass (what autocast really ran).
+    """
+    set_seed(0)
+    loaders = digits_torch_loaders(batch_size=64)
+    model = _model().to(device)
+    if dtypes is not None:
+        model[1].register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    history = fit(model, loaders["train"], loss_fn=nn.CrossEntropyLoss(),
+                  optimizer=optimizer, num_epochs=num_epochs,
+                  val_loader=loaders["val"], device=device, amp=amp)
+    return history, model[1].weight.detach().cpu()
+
+
+def test_amp_is_a_no_op_on_the_cpu():
+    dtypes = []
+    plain_history, plain_weight = _fit_digits("cpu", amp=False)
+    amp_history, amp_weight = _fit_digits("cpu", amp=True, dtypes=dtypes)
+    assert amp_history == plain_history  # bit for bit: no autocast, no loss scaling
+    assert torch.equal(amp_weight, plain_weight)
+    assert set(dtypes) == {torch.float32}
+    assert not uses_amp("cpu", True) and not uses_amp("cuda", False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_amp_trains_in_float16_on_cuda():
+    amp_dtypes, plain_dtypes = [], []
+    amp_history, _ = _fit_digits("cuda", amp=True, num_epochs=5, dtypes=amp_dtypes)
+    plain_history, _ = _fit_digits("cuda", amp=False, num_epochs=5, dtypes=plain_dtypes)
+    assert set(amp_dtypes) == {torch.float16} and set(plain_dtypes) == {torch.float32}
+    assert amp_history["val_accuracy"][-1] > 0.85
+    assert abs(amp_history["val_accuracy"][-1]
+               - plain_history["val_accuracy"][-1]) <= 0.03
