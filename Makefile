@@ -3,7 +3,7 @@
 #   make test   set up .venv if needed, run the whole test suite
 # Others: make lab (JupyterLab with nbgrader), make exercises (regenerate student copies),
 #         make notebooks (re-execute notebooks in place), make lock (re-pin constraints.txt),
-#         make pretrained (retrain the course's pretrained models), make clean.
+#         make pretrained (retrain the course's pretrained models), make gpu-report, make clean.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -19,7 +19,7 @@ export PYTHONHASHSEED ?= 0
 # nbgrader runs `alembic` from PATH; jupyter-book and nbval start kernels from this env.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: book test lab exercises notebooks pretrained lock clean env browser
+.PHONY: book test lab exercises notebooks pretrained lock clean env browser gpu-report
 
 env: $(STAMP)
 
@@ -69,6 +69,16 @@ notebooks: $(STAMP)
 # their model cards; seeded, about one CPU minute per model.
 pretrained: $(STAMP)
 	$(BIN)/python scripts/pretrain.py
+
+# Run every notebook (nbval), the CUDA tests and the training-heavy notebooks scaled up on the
+# device course_lib picks, and write the report (on a CPU it says so). CPU_JUNIT= adds the CPU
+# time of each notebook from a `make test` run of the same commit (pytest --junitxml).
+J ?= $(shell nproc)
+gpu-report: $(STAMP)
+	$(BIN)/python scripts/gpu_report.py run --out _build/gpu-report --jobs $(J)
+	$(BIN)/python scripts/gpu_report.py render _build/gpu-report/results.json \
+		--page _build/gpu-report/gpu-report.md $(if $(CPU_JUNIT),--cpu-junit $(CPU_JUNIT))
+	@echo "Report: _build/gpu-report/gpu-report.md (copy it to appendix/ to publish it)"
 
 lock:
 	rm -rf /tmp/course-lock-venv && $(PYTHON) -m venv /tmp/course-lock-venv
