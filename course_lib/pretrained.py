@@ -17,6 +17,8 @@ which an offline course cannot rely on. So the repository pretrains its own smal
   evaluation in both frameworks.
 - ``imagenet_model(name, framework)``: the standard ``weights=`` path, online only; offline it
   fails with a message that points here.
+- ``reproduction_tolerance(accuracy, num_images)``: how far a retrained model's test accuracy
+  may fall from its card's (see that function for why retraining is not bit-exact).
 
 Taught in: ch07, 07_5_course-pretrained-models.ipynb; used in ch08.
 """
@@ -100,6 +102,36 @@ def card_path(name: str, framework: str = "torch", *, weights_dir: str | Path | 
     """Where the model card of ``name`` lives: ``<weights_dir>/<name>.<framework>.json``."""
     _check_name(name, framework)
     return Path(weights_dir or WEIGHTS_DIR) / f"{name}.{framework}.json"
+
+
+def reproduction_tolerance(accuracy: float, num_images: int, *, sigmas: float = 3.0) -> float:
+    """How far a retrained model's test accuracy may lie from the card's: ``sigmas`` standard
+    errors of the difference of two binomial estimates, ``sqrt(2 p (1 - p) / n)``.
+
+    Retraining is deterministic on one machine but not across machines: PyTorch (oneDNN, ATen)
+    and TensorFlow pick vectorized kernels by the processor's instruction set, so an AVX-512
+    machine and an AVX2 one sum in different orders and, after thousands of steps, end at
+    different weights (measured: ``shapes_vgg`` in PyTorch reached 0.977 test accuracy on an
+    AVX-512 CPU, 0.979 there with ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``, and
+    0.982 on the machine that made its card). Two such runs are two different trained
+    networks, each scored on the same ``n`` test images; we treat their accuracies as two
+    independent estimates of ``p``, whose difference has standard error
+    ``sqrt(2 p (1 - p) / n)``.
+
+    Args:
+        accuracy: the card's test accuracy ``p``, in [0, 1].
+        num_images: ``n``, the number of test images it was measured on (> 0).
+        sigmas: how many standard errors to allow (3: a correct script fails about 0.3 % of
+            the time).
+
+    Returns:
+        The tolerance as a fraction, e.g. ``0.0178`` for ``p = 0.982``, ``n = 1000``.
+    """
+    if not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"accuracy must be a fraction in [0, 1], got {accuracy!r}")
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images <= 0:
+        raise ValueError(f"num_images must be a positive int, got {num_images!r}")
+    return sigmas * float(np.sqrt(2.0 * accuracy * (1.0 - accuracy) / num_images))
 
 
 def model_card(name: str, framework: str = "torch", *,

@@ -17,7 +17,9 @@ from course_lib.shapes import SOURCE_CLASSES, TARGET_CLASSES
 
 MODELS = [(name, framework) for name in ("shapes_resnet", "shapes_vgg")
           for framework in ("torch", "keras")]
-TOLERANCE = 0.005  # 0.5 percentage points, the documented reproduction tolerance
+# Re-evaluating the committed weights: the same network on the same images, so only float
+# rounding in inference differs between machines (half a point is 5 of the 1,000 images).
+EVALUATION_TOLERANCE = 0.005
 MAX_FILE_BYTES = 5 * 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +40,7 @@ def test_pretrained_model_reproduces_its_card_accuracy(name, framework, test_dat
     if framework == "torch":
         assert not model.training  # returned in eval mode
     measured = pretrained.accuracy(model, test_data, framework)
-    assert abs(measured - card["test_accuracy"]) <= TOLERANCE, (
+    assert abs(measured - card["test_accuracy"]) <= EVALUATION_TOLERANCE, (
         f"{name} ({framework}): card says {card['test_accuracy']}, measured {measured}")
     assert card["test_accuracy"] >= 0.9  # a useful source model for Chapter 8
 
@@ -123,14 +125,40 @@ def test_imagenet_model_offline_points_to_load_pretrained(monkeypatch):
         pretrained.imagenet_model("resnet18", "torch")
 
 
+def test_reproduction_tolerance_is_three_binomial_standard_errors_of_a_difference():
+    assert pretrained.reproduction_tolerance(0.982, 1000) == pytest.approx(
+        3 * np.sqrt(2 * 0.982 * 0.018 / 1000))
+    assert pretrained.reproduction_tolerance(1.0, 1000) == 0.0
+    assert pretrained.reproduction_tolerance(0.5, 100) > pretrained.reproduction_tolerance(
+        0.5, 10_000)
+    for bad in [(1.2, 100), (0.9, 0), (0.9, 10.0)]:
+        with pytest.raises(ValueError):
+            pretrained.reproduction_tolerance(*bad)
+
+
+@pytest.mark.parametrize(("name", "framework"), MODELS)
+def test_card_states_its_reproduction_tolerance(name, framework):
+    card = pretrained.model_card(name, framework)
+    n = card["data"]["splits"]["test"]["images"]
+    assert card["reproduction_tolerance"] == round(
+        pretrained.reproduction_tolerance(card["test_accuracy"], n), 4)
+
+
 @pytest.mark.slow
 def test_pretrain_script_regenerates_vgg_torch_within_tolerance(tmp_path):
-    # Trains one model from scratch (a few CPU minutes): same seed -> same accuracy.
+    # Trains one model from scratch (a few CPU minutes). Same seed, same machine: the same
+    # weights; another processor sums in another order (see reproduction_tolerance), so the
+    # regenerated accuracy must lie within the card's stated binomial tolerance.
     card = pretrained.model_card("shapes_vgg", "torch")
     subprocess.run([sys.executable, "scripts/pretrain.py", "--model", "shapes_vgg",
                     "--framework", "torch", "--epochs", str(card["epochs"]),
                     "--out", str(tmp_path)], cwd=REPO_ROOT, check=True, capture_output=True)
     new_card = json.loads(pretrained.card_path("shapes_vgg", "torch",
                                                weights_dir=tmp_path).read_text())
-    assert abs(new_card["test_accuracy"] - card["test_accuracy"]) <= TOLERANCE, (
-        f"card {card['test_accuracy']}, regenerated {new_card['test_accuracy']}")
+    tolerance = card["reproduction_tolerance"]
+    assert abs(new_card["test_accuracy"] - card["test_accuracy"]) <= tolerance, (
+        f"card {card['test_accuracy']}, regenerated {new_card['test_accuracy']}: more than "
+        f"{tolerance} (3 binomial standard errors of a difference on "
+        f"{card['data']['splits']['test']['images']} test images) apart")
+    assert new_card["reproduction_tolerance"] == round(
+        pretrained.reproduction_tolerance(new_card["test_accuracy"], 1000), 4)
