@@ -19,7 +19,7 @@ export PYTHONHASHSEED ?= 0
 # nbgrader runs `alembic` from PATH; jupyter-book and nbval start kernels from this env.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: book test lab exercises notebooks pretrained lock clean env browser gpu-report
+.PHONY: book test lab exercises notebooks pretrained lock clean env browser sandbox gpu-report
 
 env: $(STAMP)
 
@@ -38,7 +38,7 @@ book: $(STAMP)
 	@echo "Book: file://$(CURDIR)/_build/html/index.html"
 
 # Two pytest workers on two cores: one math thread each (PyTorch, numpy), else they fight.
-test: $(STAMP) browser
+test: $(STAMP) browser sandbox
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope --durations=20
 
 # Headless Chromium (Debian's package) lets tests/test_book.py check the book as a reader sees
@@ -50,6 +50,16 @@ browser:
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	      || echo "could not install chromium: the headless-browser book check will be skipped"; \
 	  else echo "chromium not found: the headless-browser book check will be skipped"; fi; }
+
+# Debian's bubblewrap sandboxes the student kernel when grading (course_grading.sandbox).
+# Installed when missing and this user can; otherwise tests/test_sandbox.py is skipped.
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's bubblewrap for the grading sandbox..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
+	      || echo "could not install bubblewrap: the sandbox tests will be skipped"; \
+	  else echo "bubblewrap not found: the sandbox tests will be skipped"; fi; }
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab
