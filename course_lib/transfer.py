@@ -20,6 +20,7 @@ Taught in: ch08, 08_1_why-transfer-works.ipynb to 08_5_keras-experiment-and-chec
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -46,16 +47,31 @@ class TargetTask:
 
 @dataclass(frozen=True)
 class TransferSettings:
-    """Training budget of each strategy (chosen on the validation set, never on test)."""
+    """Training budget of each strategy (chosen on the validation set, never on test).
+
+    Scratch trains up to ``scratch_max_steps`` steps, one "epoch" = ``scratch_eval_every``
+    steps followed by a validation evaluation, and stops early when validation accuracy has not
+    improved for ``scratch_patience`` epochs (the best epoch's weights are restored).
+    ``augment`` applies the same random flips and 90-degree rotations to every strategy that
+    trains on images (scratch and fine-tuning; feature extraction trains on cached embeddings).
+    """
 
     batch_size: int = 32           # images per step (fewer if the train set is smaller)
     head_steps: int = 150          # steps of the new head on cached embeddings
     head_lr: float = 1e-2          # Adam step size of the head
-    scratch_steps: int = 100       # steps of the whole network from random weights
-    scratch_lr: float = 1e-3       # chosen on the validation set (3e-3 diverged at 50 labels)
+    scratch_max_steps: int = 300   # at most; >= head_steps + finetune_steps
+    scratch_lr: float = 3e-3       # Adam step size, chosen on the validation set
+    scratch_eval_every: int = 20   # steps per scratch epoch (one validation evaluation)
+    scratch_patience: int = 5      # epochs without a better val accuracy before stopping
     finetune_steps: int = 30       # steps after the head, with the top blocks unfrozen
     finetune_lr: float = 3e-4      # 10x smaller: small changes to good weights
     top_blocks: int = 1            # backbone blocks unfrozen for fine-tuning
+    augment: bool = True           # dihedral flips/rotations for scratch and fine-tuning
+
+    @property
+    def finetune_total_steps(self) -> int:
+        """Gradient steps of the fine-tuning strategy in total: head, then top block."""
+        return self.head_steps + self.finetune_steps
 
 
 # ------------------------------------------------------------------------------------- data
@@ -257,7 +273,44 @@ def transfer_model_torch(strategy: str, num_classes: int = len(TARGET_CLASSES), 
     return net_class(features, head, freeze_batchnorm=True).train()
 
 
-def _torch_loaders(x, y, val, *, steps_per_epoch: int, batch_size: int, seed: int):
+def augment_dihedral_torch(x, generator):
+    """Each image of a batch (N, C, H, W) turned by a random multiple of 90 degrees and
+    mirrored with probability 1/2 (the 8 symmetries of a square, each with probability 1/8).
+
+    Label-preserving here: every shape is drawn at a random rotation and position. Returns a
+    new tensor; ``generator`` (a seeded ``torch.Generator``) makes it reproducible.
+    """
+    import torch
+
+    codes = torch.randint(0, 8, (len(x),), generator=generator)
+    out = x.clone()
+    for code in range(8):
+        index = codes == code
+        if index.any():
+            turned = torch.rot90(x[index], code % 4, dims=(2, 3))
+            out[index] = turned.flip(3) if code >= 4 else turned
+    return out
+
+
+class _AugmentedLoader:
+    """Yields a loader's batches with ``augment_dihedral_torch`` applied (seeded)."""
+
+    def __init__(self, loader, seed: int) -> None:
+        import torch
+
+        self.loader = loader
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def __iter__(self):
+        for inputs, labels in self.loader:
+            yield augment_dihedral_torch(inputs, self.generator), labels
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def _torch_loaders(x, y, val, *, steps_per_epoch: int, batch_size: int, seed: int,
+                   augment: bool = False):
     import torch
 
     dataset = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
@@ -266,6 +319,8 @@ def _torch_loaders(x, y, val, *, steps_per_epoch: int, batch_size: int, seed: in
         dataset, replacement=True, num_samples=steps_per_epoch * batch_size,
         generator=torch.Generator().manual_seed(seed))
     train_loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+    if augment:
+        train_loader = _AugmentedLoader(train_loader, seed)
     val_loader = None if val is None else torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.as_tensor(val[0]), torch.as_tensor(val[1])),
         batch_size=250)
@@ -273,12 +328,15 @@ def _torch_loaders(x, y, val, *, steps_per_epoch: int, batch_size: int, seed: in
 
 
 def fit_steps_torch(model, x, y, *, optimizer, steps: int, batch_size: int = 32,
-                    val=None, evaluations: int = 1, seed: int = 0, device="cpu") -> dict:
+                    val=None, evaluations: int = 1, seed: int = 0, device="cpu",
+                    augment: bool = False, callbacks=()) -> dict:
     """``course_lib.train.fit`` for ``steps`` gradient steps of mini-batches drawn at random.
 
     Args:
         x, y: inputs (tensor or array, e.g. ``as_inputs(images)`` or embeddings) and labels.
         val: optional ``(x_val, y_val)``, evaluated ``evaluations`` times (one "epoch" each).
+        augment: apply ``augment_dihedral_torch`` to every training batch (images only).
+        callbacks: ``course_lib.callbacks`` objects, e.g. ``EarlyStopping`` (needs ``val``).
 
     Returns:
         ``fit``'s history, one entry per evaluation.
@@ -289,9 +347,11 @@ def fit_steps_torch(model, x, y, *, optimizer, steps: int, batch_size: int = 32,
 
     steps_per_epoch = max(1, steps // evaluations)
     train_loader, val_loader = _torch_loaders(x, y, val, steps_per_epoch=steps_per_epoch,
-                                              batch_size=batch_size, seed=seed)
+                                              batch_size=batch_size, seed=seed,
+                                              augment=augment)
     return fit(model, train_loader, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
-               num_epochs=evaluations, val_loader=val_loader, device=device)
+               num_epochs=evaluations, val_loader=val_loader, device=device,
+               callbacks=callbacks)
 
 
 # ------------------------------------------------------------------------------------- Keras
@@ -334,19 +394,36 @@ def transfer_model_keras(strategy: str, num_classes: int = len(TARGET_CLASSES), 
     return keras.Model(inputs, outputs, name=f"{name}_{strategy}")
 
 
+def _augment_dihedral_tf(image, code):
+    # The TensorFlow twin of augment_dihedral_torch for one (H, W, C) image.
+    import tensorflow as tf
+
+    turned = tf.image.rot90(image, k=code % 4)
+    return tf.cond(code >= 4, lambda: tf.image.flip_left_right(turned), lambda: turned)
+
+
 def fit_steps_keras(model, x, y, *, steps: int, batch_size: int = 32, val=None,
-                    evaluations: int = 1, seed: int = 0):
+                    evaluations: int = 1, seed: int = 0, augment: bool = False,
+                    callbacks=()):
     """``model.fit`` for ``steps`` steps on a shuffled, repeated ``tf.data`` stream.
 
-    The model must be compiled. Returns the ``History``.
+    The model must be compiled. ``augment`` turns and mirrors each image at random, as
+    ``augment_dihedral_torch`` (seeded); ``callbacks`` are Keras callbacks, e.g.
+    ``keras.callbacks.EarlyStopping``. Returns the ``History``.
     """
     import tensorflow as tf
 
     batch_size = min(batch_size, len(y))
-    stream = (tf.data.Dataset.from_tensor_slices((x, y))
-              .shuffle(len(y), seed=seed).repeat().batch(batch_size))
-    return model.fit(stream, steps_per_epoch=max(1, steps // evaluations), epochs=evaluations,
-                     validation_data=val, shuffle=False, verbose=0)  # the stream is shuffled
+    stream = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=seed).repeat()
+    if augment:
+        steps_per_epoch = max(1, steps // evaluations)
+        codes = np.random.default_rng([seed, 1]).integers(
+            0, 8, size=steps_per_epoch * evaluations * batch_size, dtype=np.int32)
+        stream = tf.data.Dataset.zip(stream, tf.data.Dataset.from_tensor_slices(codes).repeat()).map(
+            lambda pair, code: (_augment_dihedral_tf(pair[0], code), pair[1]))
+    return model.fit(stream.batch(batch_size), steps_per_epoch=max(1, steps // evaluations),
+                     epochs=evaluations, validation_data=val, shuffle=False, verbose=0,
+                     callbacks=list(callbacks))  # the stream is shuffled
 
 
 # -------------------------------------------------------------------------------- experiment
@@ -354,29 +431,44 @@ def fit_steps_keras(model, x, y, *, steps: int, batch_size: int = 32, val=None,
 
 def compare_strategies(task: TargetTask, *, framework: str = "torch", seed: int = 0,
                        settings: TransferSettings = TransferSettings(),
-                       name: str = "shapes_vgg", device=None) -> dict[str, float]:
+                       name: str = "shapes_vgg", device=None,
+                       strategies: tuple[str, ...] = STRATEGIES) -> dict[str, float]:
     """Train all three strategies on ``task.train``; return their val and test accuracies.
 
-    Feature extraction trains a new head on cached embeddings of the frozen backbone; fine-tuning
-    continues from that model (head first, then the top blocks with a smaller step size: the
-    two-phase recipe), so it costs only its extra steps.
+    Scratch is ``train_scratch`` (early stopping on validation accuracy). Feature extraction
+    trains a new head on cached embeddings of the frozen backbone; fine-tuning continues from
+    that model (head first, then the top blocks with a smaller step size: the two-phase
+    recipe), so it costs only its extra steps.
 
     Args:
         device: the PyTorch device (``course_lib.device.get_device()``); default CPU. Keras
             picks its device itself.
+        strategies: the strategies to run and report (a subset of ``STRATEGIES``).
 
     Returns:
         ``{"<strategy>_val": accuracy, "<strategy>_test": accuracy}`` for each of
-        ``STRATEGIES`` (fractions in [0, 1]); a train function for
+        ``STRATEGIES`` (fractions in [0, 1]), plus scratch's ``"scratch_epochs"`` (epochs
+        run) and ``"scratch_best_epoch"`` (the one restored); a train function for
         ``course_lib.experiments.run_experiment``.
     """
     from course_lib.device import set_seed
 
     pretrained._check_framework(framework)
+    strategies = tuple(strategies)
+    for strategy in strategies:
+        _check_strategy(strategy)
     set_seed(seed)
-    if framework == "keras":
-        return _run_keras(task, seed=seed, settings=settings, name=name)
-    return _run_torch(task, seed=seed, settings=settings, name=name, device=device or "cpu")
+    scores = {}
+    if "scratch" in strategies:
+        scores.update(scratch_scores(task, framework=framework, seed=seed, settings=settings,
+                                     name=name, device=device))
+    if {"feature_extraction", "fine_tuning"} & set(strategies):
+        run = _run_keras if framework == "keras" else _run_torch
+        transferred = run(task, seed=seed, settings=settings, name=name,
+                          device=device or "cpu", fine_tune="fine_tuning" in strategies)
+        scores.update({key: value for key, value in transferred.items()
+                       if key.rsplit("_", 1)[0] in strategies})
+    return scores
 
 
 def _scores(strategy: str, model, task: TargetTask, framework: str) -> dict[str, float]:
@@ -389,63 +481,156 @@ def _scores(strategy: str, model, task: TargetTask, framework: str) -> dict[str,
             f"{strategy}_test": float(correct[n_val:].mean())}
 
 
-def _run_torch(task, *, seed, settings, name, device):
+def train_scratch(task: TargetTask, *, framework: str = "torch", seed: int = 0,
+                  settings: TransferSettings = TransferSettings(), lr: float | None = None,
+                  name: str = "shapes_vgg", device=None):
+    """The scratch baseline: random weights, trained until validation accuracy stops improving.
+
+    Up to ``settings.scratch_max_steps`` Adam steps at ``lr`` (default ``settings.scratch_lr``)
+    with ``settings.augment``; after every ``scratch_eval_every`` steps (an epoch) the
+    validation accuracy is measured, training stops after ``scratch_patience`` epochs without
+    improvement, and the best epoch's weights are restored (``course_lib.callbacks.
+    EarlyStopping`` in PyTorch, ``keras.callbacks.EarlyStopping`` in Keras).
+
+    Returns:
+        ``(model, history, budget)``: the trained model; the per-epoch history (a dict in
+        PyTorch, a ``History`` in Keras: ``plot_learning_curves`` takes both); ``budget`` =
+        ``{"epochs": epochs run, "best_epoch": the restored epoch (from 1), "steps": steps
+        run, "steps_per_epoch": ...}``.
+    """
+    from course_lib.device import set_seed
+
+    pretrained._check_framework(framework)
+    set_seed(seed)
+    lr = settings.scratch_lr if lr is None else lr
+    epochs = max(1, settings.scratch_max_steps // settings.scratch_eval_every)
+    common = dict(steps=epochs * settings.scratch_eval_every, batch_size=settings.batch_size,
+                  evaluations=epochs, seed=seed, augment=settings.augment)
+    x = pretrained.as_inputs(task.train.images, framework)
+    val = (pretrained.as_inputs(task.val.images, framework), task.val.labels)
+    if framework == "keras":
+        import keras
+
+        model = _compile_keras(transfer_model_keras("scratch", name=name), lr)
+        stopper = keras.callbacks.EarlyStopping(
+            "val_accuracy", mode="max", patience=settings.scratch_patience,
+            restore_best_weights=True)
+        with _quiet_tensorflow():
+            history = fit_steps_keras(model, x, task.train.labels, val=val,
+                                      callbacks=[stopper], **common)
+        run = len(history.history["val_accuracy"])
+    else:
+        import torch
+
+        from course_lib.callbacks import EarlyStopping
+
+        model = transfer_model_torch("scratch", name=name).to(device or "cpu")
+        stopper = EarlyStopping("val_accuracy", patience=settings.scratch_patience,
+                                restore_best_weights=True)
+        history = fit_steps_torch(
+            model, x, torch.from_numpy(task.train.labels), val=(val[0], torch.from_numpy(val[1])),
+            optimizer=torch.optim.Adam(model.parameters(), lr=lr), callbacks=[stopper],
+            device=device or "cpu", **common)
+        run = len(history["val_accuracy"])
+    budget = {"epochs": run, "best_epoch": int(stopper.best_epoch) + 1,
+              "steps": run * settings.scratch_eval_every,
+              "steps_per_epoch": settings.scratch_eval_every}
+    return model, history, budget
+
+
+def _compile_keras(model, lr):
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+class _quiet_tensorflow:
+    # Every run builds new models, so predict/fit functions are traced again on purpose:
+    # silence TensorFlow's "triggered tf.function retracing" warning meant for loops.
+    def __enter__(self):
+        import tensorflow as tf
+
+        self.logger = tf.get_logger()
+        self.level = self.logger.level
+        self.logger.setLevel("ERROR")
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+        return False
+
+
+def scratch_scores(task: TargetTask, *, framework: str = "torch", seed: int = 0,
+                   settings: TransferSettings = TransferSettings(), lr: float | None = None,
+                   name: str = "shapes_vgg", device=None) -> dict[str, float]:
+    """``train_scratch``, then ``{"scratch_val", "scratch_test", "scratch_epochs",
+    "scratch_best_epoch"}`` (accuracies; epochs run; the restored epoch, from 1)."""
+    return _scratch_run(task, framework=framework, seed=seed, settings=settings, lr=lr,
+                        name=name, device=device)["scores"]
+
+
+def scratch_lr_search(task: TargetTask, lrs, *, framework: str = "torch", seed: int = 0,
+                      settings: TransferSettings = TransferSettings(),
+                      name: str = "shapes_vgg", device=None) -> dict[float, dict]:
+    """Train the scratch baseline once per step size; choose by ``"scratch_val"``.
+
+    Returns:
+        ``{lr: {"scores": scratch_scores(...), "history": ..., "budget": ...}}``, so the
+        chosen run can be reused (it is exactly ``scratch_scores`` with that ``lr``).
+    """
+    return {float(lr): _scratch_run(task, framework=framework, seed=seed, settings=settings,
+                                    lr=lr, name=name, device=device) for lr in lrs}
+
+
+def _scratch_run(task, *, framework, seed, settings, lr, name, device) -> dict:
+    with _quiet_tensorflow() if framework == "keras" else contextlib.nullcontext():
+        model, history, budget = train_scratch(task, framework=framework, seed=seed,
+                                               settings=settings, lr=lr, name=name,
+                                               device=device)
+        scores = {**_scores("scratch", model, task, framework),
+                  "scratch_epochs": budget["epochs"], "scratch_best_epoch": budget["best_epoch"]}
+    return {"scores": scores, "history": history, "budget": budget}
+
+
+def _run_torch(task, *, seed, settings, name, device, fine_tune=True):
     import torch
 
+    scores = {}
     x, y = pretrained.as_inputs(task.train.images, "torch"), torch.from_numpy(task.train.labels)
     steps = dict(batch_size=settings.batch_size, seed=seed, device=device)
-    scratch = transfer_model_torch("scratch", name=name).to(device)
-    fit_steps_torch(scratch, x, y, steps=settings.scratch_steps, **steps,
-                    optimizer=torch.optim.Adam(scratch.parameters(), lr=settings.scratch_lr))
     model = transfer_model_torch("fine_tuning", name=name, top_blocks=settings.top_blocks)
     model = model.to(device)
     embeddings = torch.from_numpy(embed(model.features, task.train.images, "torch"))
     fit_steps_torch(model.classifier, embeddings, y, steps=settings.head_steps, **steps,
                     optimizer=torch.optim.Adam(model.classifier.parameters(), lr=settings.head_lr))
-    scores = {**_scores("scratch", scratch, task, "torch"),
-              **_scores("feature_extraction", model, task, "torch")}
+    scores.update(_scores("feature_extraction", model, task, "torch"))
+    if not fine_tune:
+        return scores
     trainable = [p for p in model.parameters() if p.requires_grad]
-    fit_steps_torch(model, x, y, steps=settings.finetune_steps, **steps,
-                    optimizer=torch.optim.Adam(trainable, lr=settings.finetune_lr))
+    fit_steps_torch(model, x, y, steps=settings.finetune_steps, augment=settings.augment,
+                    optimizer=torch.optim.Adam(trainable, lr=settings.finetune_lr), **steps)
     return {**scores, **_scores("fine_tuning", model, task, "torch")}
 
 
-def _run_keras(task, *, seed, settings, name):
-    import tensorflow as tf
-
-    # Every run builds new models, so predict/fit functions are traced again on purpose:
-    # silence TensorFlow's "triggered tf.function retracing" warning meant for loops.
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")
-    try:
-        return _run_keras_quietly(task, seed=seed, settings=settings, name=name)
-    finally:
-        logger.setLevel(level)
-
-
-def _run_keras_quietly(task, *, seed, settings, name):
+def _run_keras(task, *, seed, settings, name, device=None, fine_tune=True):
     import keras
-
-    def compile_model(model, lr):
-        model.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"],
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
 
     x, y = pretrained.as_inputs(task.train.images, "keras"), task.train.labels
     steps = dict(batch_size=settings.batch_size, seed=seed)
-    scratch = compile_model(transfer_model_keras("scratch", name=name), settings.scratch_lr)
-    fit_steps_keras(scratch, x, y, steps=settings.scratch_steps, **steps)
-    model = transfer_model_keras("fine_tuning", name=name, top_blocks=settings.top_blocks)
-    embeddings = embed(model.get_layer("features"), task.train.images, "keras")
-    head = keras.Sequential([keras.Input(embeddings.shape[1:]), model.get_layer("classifier")])
-    fit_steps_keras(compile_model(head, settings.head_lr), embeddings, y,
-                    steps=settings.head_steps, **steps)
-    scores = {**_scores("scratch", scratch, task, "keras"),
-              **_scores("feature_extraction", model, task, "keras")}
-    fit_steps_keras(compile_model(model, settings.finetune_lr), x, y,
-                    steps=settings.finetune_steps, **steps)
-    return {**scores, **_scores("fine_tuning", model, task, "keras")}
+    with _quiet_tensorflow():
+        model = transfer_model_keras("fine_tuning", name=name, top_blocks=settings.top_blocks)
+        embeddings = embed(model.get_layer("features"), task.train.images, "keras")
+        head = keras.Sequential([keras.Input(embeddings.shape[1:]),
+                                 model.get_layer("classifier")])
+        fit_steps_keras(_compile_keras(head, settings.head_lr), embeddings, y,
+                        steps=settings.head_steps, **steps)
+        scores = _scores("feature_extraction", model, task, "keras")
+        if not fine_tune:
+            return scores
+        fit_steps_keras(_compile_keras(model, settings.finetune_lr), x, y,
+                        steps=settings.finetune_steps, augment=settings.augment, **steps)
+        return {**scores, **_scores("fine_tuning", model, task, "keras")}
 
 
 def plot_label_budget(summary: list[dict], budgets: list[int], *, split: str = "test",

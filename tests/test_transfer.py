@@ -114,3 +114,68 @@ def test_fine_tuning_unfreezes_the_same_blocks_in_both_frameworks(top_blocks):
                                                     top_blocks=top_blocks)
         assert (transfer.count_parameters(torch_model)["trainable"]
                 == transfer.count_parameters(keras_model)["trainable"]), (name, top_blocks)
+
+
+def _dihedral_numpy(image, code):
+    # Reference: turn (H, W, C) by code % 4 quarter turns, then mirror if code >= 4.
+    turned = np.rot90(image, code % 4, axes=(0, 1))
+    return turned[:, ::-1] if code >= 4 else turned
+
+
+def test_dihedral_augmentation_torch_gives_the_eight_symmetries_reproducibly():
+    import torch
+
+    x = torch.rand(64, 3, 5, 5)
+    original = x.clone()
+    out = transfer.augment_dihedral_torch(x, torch.Generator().manual_seed(0))
+    again = transfer.augment_dihedral_torch(x, torch.Generator().manual_seed(0))
+    assert torch.equal(x, original)  # the input is not changed
+    assert torch.equal(out, again)  # seeded
+    images, results = x.permute(0, 2, 3, 1).numpy(), out.permute(0, 2, 3, 1).numpy()
+    codes = []
+    for image, result in zip(images, results):
+        matches = [c for c in range(8) if np.array_equal(_dihedral_numpy(image, c), result)]
+        assert len(matches) == 1
+        codes.append(matches[0])
+    assert set(codes) == set(range(8))  # every symmetry occurs in 64 draws
+
+
+@pytest.mark.parametrize("code", range(8))
+def test_dihedral_augmentation_tensorflow_matches_the_torch_convention(code):
+    import tensorflow as tf
+
+    image = np.random.default_rng(code).random((5, 5, 3)).astype(np.float32)
+    result = transfer._augment_dihedral_tf(tf.constant(image), tf.constant(code, tf.int32))
+    np.testing.assert_array_equal(result.numpy(), _dihedral_numpy(image, code))
+
+
+def test_settings_give_scratch_at_least_the_fine_tuning_step_budget():
+    settings = transfer.TransferSettings()
+    assert settings.finetune_total_steps == settings.head_steps + settings.finetune_steps
+    assert settings.scratch_max_steps >= settings.finetune_total_steps
+
+
+def test_train_scratch_stops_early_and_restores_the_best_epoch():
+    settings = transfer.TransferSettings(scratch_max_steps=12, scratch_eval_every=2,
+                                         scratch_patience=1, batch_size=6)
+    task = transfer.target_task_data(1, seed=0)
+    model, history, budget = transfer.train_scratch(task, settings=settings, seed=0)
+    assert budget["steps"] == budget["epochs"] * 2 <= 12
+    assert budget["epochs"] == len(history["val_accuracy"])
+    best = int(np.argmax(history["val_accuracy"]))  # the first best epoch
+    assert budget["best_epoch"] == best + 1
+    assert budget["epochs"] == 6 or budget["epochs"] - budget["best_epoch"] == 1
+    assert pretrained.accuracy(model, task.val, "torch") == history["val_accuracy"][best]
+    search = transfer.scratch_lr_search(task, [1e-3], settings=settings, seed=0)
+    assert search[1e-3]["scores"] == transfer.scratch_scores(task, settings=settings, lr=1e-3)
+
+
+@needs_weights
+def test_compare_strategies_runs_only_the_requested_strategies():
+    settings = transfer.TransferSettings(head_steps=3, finetune_steps=2)
+    task = transfer.target_task_data(1, seed=0)
+    scores = transfer.compare_strategies(task, settings=settings,
+                                         strategies=("feature_extraction",))
+    assert sorted(scores) == ["feature_extraction_test", "feature_extraction_val"]
+    with pytest.raises(ValueError, match="strategy"):
+        transfer.compare_strategies(task, settings=settings, strategies=("linear",))
