@@ -23,6 +23,7 @@ def check_array(
     rtol: float = 1e-6,
     atol: float = 1e-8,
     check_dtype_kind: bool = True,
+    dtype=None,
 ) -> None:
     """Assert that ``actual`` is a numeric array with ``expected``'s shape and values.
 
@@ -33,6 +34,8 @@ def check_array(
         rtol, atol: tolerances of ``np.allclose``; NaNs never match.
         check_dtype_kind: require a float result when ``expected`` is float, an integer or
             bool result when it is integer/bool.
+        dtype: if given, the exact dtype the result must have (e.g. ``np.float64`` where a
+            docstring promises it, or the input's ``np.float32`` where the dtype is kept).
 
     Raises:
         AssertionError: with expected vs got (shape, dtype, first mismatching entry).
@@ -43,6 +46,8 @@ def check_array(
         raise AssertionError(f"{name}: expected shape {want.shape}, got shape {got.shape}")
     if check_dtype_kind:
         _check_kind(got, want, name)
+    if dtype is not None and got.dtype != np.dtype(dtype):
+        raise AssertionError(f"{name}: expected dtype {np.dtype(dtype)}, got dtype {got.dtype}")
     if got.dtype.kind == "b" or want.dtype.kind in "biu":
         mismatch = got.astype(want.dtype) != want
     else:
@@ -96,6 +101,34 @@ def check_no_mutation(function: Callable, *args, name: str | None = None):
                 f"{label} changed its argument #{position} in place; work on a copy instead"
             )
     return result
+
+
+def check_uses_rng(draw: Callable, *, name: str = "result", seeds=(11, 12)) -> None:
+    """Assert that ``draw(rng)`` takes all its randomness from the Generator ``rng``.
+
+    ``draw`` calls the student's function with a ``np.random.Generator`` and returns its
+    (random) result. Three things must hold: the same seed twice gives the same result (no
+    ``np.random.*`` global state, no unseeded generator), two seeds give different results (no
+    generator with a fixed seed made inside), and two calls with one Generator object give
+    different results (the Generator is used, so its state moves on).
+    """
+    def sample(rng):
+        return _as_numeric_array(draw(rng), name)
+
+    first = sample(np.random.default_rng(seeds[0]))
+    if not np.array_equal(first, sample(np.random.default_rng(seeds[0]))):
+        raise AssertionError(
+            f"{name}: the same seed gave two different results; draw every random "
+            "number from the rng argument (not from np.random.* or a new generator)")
+    if np.array_equal(first, sample(np.random.default_rng(seeds[1]))):
+        raise AssertionError(
+            f"{name}: two different seeds gave the same result; draw from the rng "
+            "argument instead of a generator with a fixed seed")
+    generator = np.random.default_rng(seeds[0])
+    if np.array_equal(sample(generator), sample(generator)):
+        raise AssertionError(
+            f"{name}: two calls with the same Generator gave the same result; use the "
+            "rng argument itself (its state must move on), do not copy or reseed it")
 
 
 def _as_numeric_array(actual, name: str) -> np.ndarray:

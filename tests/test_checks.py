@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.checks import check_array, check_no_mutation, check_scalar, check_type
+from course_lib.checks import (check_array, check_no_mutation, check_scalar, check_type,
+                               check_uses_rng)
 
 
 class AlwaysEqual:
@@ -81,3 +82,26 @@ def test_check_no_mutation_catches_in_place_changes_and_returns_result():
         check_no_mutation(scale_in_place, np.ones(3))
     result = check_no_mutation(lambda x: x * 2, np.ones(3))
     np.testing.assert_array_equal(result, [2.0, 2.0, 2.0])
+
+
+def test_check_array_dtype_requires_the_exact_dtype():
+    check_array(np.zeros(3, dtype=np.float32), np.zeros(3), dtype=np.float32)
+    with pytest.raises(AssertionError, match="expected dtype float64, got dtype float32"):
+        check_array(np.zeros(3, dtype=np.float32), np.zeros(3), dtype=np.float64)
+    check_array(np.zeros(3, dtype=np.float32), np.zeros(3))  # without dtype: the kind only
+
+
+def test_check_uses_rng_accepts_a_function_that_draws_from_its_generator():
+    check_uses_rng(lambda rng: rng.normal(size=5), name="normal")
+    check_uses_rng(lambda rng: rng.permutation(20), name="permutation")
+
+
+@pytest.mark.parametrize("draw, message", [
+    (lambda rng: np.random.normal(size=5), "same seed gave two different"),
+    (lambda rng: np.random.default_rng(0).normal(size=5), "two different seeds"),
+    (lambda rng: np.random.default_rng(rng.bit_generator.state["state"]["state"])
+     .normal(size=5), "same Generator"),
+])
+def test_check_uses_rng_rejects_functions_that_ignore_or_reseed_it(draw, message):
+    with pytest.raises(AssertionError, match=message):
+        check_uses_rng(draw, name="draw")
