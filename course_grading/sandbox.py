@@ -135,8 +135,11 @@ def start_sandboxed_kernel(policy: SandboxPolicy, *, startup_timeout: float = 60
         message = policy.blocked_modules[module]
         (stubs_dir / f"{index}.py").write_text(BLOCKED_MODULE_SOURCE.format(message=message))
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # Interrupts travel as a control-channel message: a signal would stop at bubblewrap,
+    # whose child runs in a session and PID namespace of its own.
     spec = {"argv": sandbox_argv(policy, runtime_dir, stubs_dir, kernel),
-            "display_name": "Python (sandboxed student kernel)", "language": "python"}
+            "display_name": "Python (sandboxed student kernel)", "language": "python",
+            "interrupt_mode": "message"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     manager = KernelManager(kernel_name=KERNEL_NAME, transport="ipc",
                             kernel_spec_manager=KernelSpecManager(

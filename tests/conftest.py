@@ -24,3 +24,31 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def sandboxed_kernel(tmp_path_factory):
+    """A real student kernel in the grading sandbox: ``(manager, client, scratch)``.
+
+    Skips where the sandbox cannot start (bubblewrap missing, not root).
+    """
+    import os
+
+    from course_grading import sandbox
+
+    if sandbox.missing_tools() or os.geteuid() != 0:
+        pytest.skip("needs bubblewrap, setpriv, prlimit and root")
+    scratch = tmp_path_factory.mktemp("scratch")
+    venv = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv"))
+    policy = sandbox.SandboxPolicy(
+        course_root=REPO_ROOT, scratch=scratch, visible=(REPO_ROOT / "course_lib", venv),
+        blocked_modules={REPO_ROOT / "course_lib" / "layers.py": BLOCKED_MODULE_MESSAGE},
+        memory_bytes=4 * 1024**3, max_processes=64)
+    manager, client, runtime_dir = sandbox.start_sandboxed_kernel(policy)
+    yield manager, client, scratch
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+BLOCKED_MODULE_MESSAGE = ("course_lib.layers is not available while grading: it holds "
+                          "reference answers")
