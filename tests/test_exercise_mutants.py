@@ -811,8 +811,8 @@ def conv_output_size(size, kernel, *, stride=1, pad=0, dilation=1):
                                                          "if False:")),
     mutant("ch04-same-padding", "kernel-over-two", ("return int(total // 2)",
                                                     "return int(kernel // 2)")),
-    mutant("ch04-conv2d", "pad-ignored", ("((pad, pad), (pad, pad))",
-                                          "((0, 0), (0, 0))"),
+    mutant("ch04-conv2d", "pad-ignored", ("(pad, pad), (pad, pad)",
+                                          "(0, 0), (0, 0)"),
            ("height + 2 * pad", "height"), ("width + 2 * pad", "width")),
     mutant("ch04-conv2d", "pad-one-side", ("(pad, pad), (pad, pad)",
                                            "(0, 2 * pad), (0, 2 * pad)")),
@@ -822,8 +822,8 @@ def conv_output_size(size, kernel, *, stride=1, pad=0, dilation=1):
         "dtype=np.result_type(x, w, b, np.float32)", "dtype=np.float64")),
     mutant("ch04-conv2d", "stride-in-size-only", ("top, left = i * stride, j * stride",
                                                   "top, left = i, j")),
-    mutant("ch04-conv2d", "wrong-channel-axis", ('"ncuv,fcuv->nf"', '"ncuv,fcuv->nc"'),
-           hidden_only=False),
+    mutant("ch04-conv2d", "wrong-channel-axis", ('"ncuv,fcuv->nf"',
+                                                 '"ncuv,fcuv->nc"')),
     variant("ch04-conv2d", "loops", source=CONV_LOOP),
     variant("ch04-conv2d", "im2col", source='''
 def conv2d_forward(x, w, b, *, stride=1, pad=0):
@@ -1224,7 +1224,8 @@ def adamw_step(w, dw, state, *, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8,
     mutant("ch06-curves", "best-epoch-zero-based", (
         '["val_loss"])) + 1', '["val_loss"]))'), hidden_only=True),
     mutant("ch06-curves", "best-epoch-from-train-loss", (
-        '["val_loss"]', '["loss"]'), hidden_only=True),
+        'curves[overfitting_model]["val_loss"]',
+        'curves[overfitting_model]["loss"]'), hidden_only=True),
     mutant("ch06-curves", "last-epoch", (
         'int(np.argmin(curves[overfitting_model]["val_loss"])) + 1',
         'len(curves[overfitting_model]["val_loss"])'), hidden_only=True),
