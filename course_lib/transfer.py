@@ -419,7 +419,8 @@ def fit_steps_keras(model, x, y, *, steps: int, batch_size: int = 32, val=None,
         steps_per_epoch = max(1, steps // evaluations)
         codes = np.random.default_rng([seed, 1]).integers(
             0, 8, size=steps_per_epoch * evaluations * batch_size, dtype=np.int32)
-        stream = tf.data.Dataset.zip(stream, tf.data.Dataset.from_tensor_slices(codes).repeat()).map(
+        codes = tf.data.Dataset.from_tensor_slices(codes).repeat()
+        stream = tf.data.Dataset.zip(stream, codes).map(
             lambda pair, code: (_augment_dihedral_tf(pair[0], code), pair[1]))
     return model.fit(stream.batch(batch_size), steps_per_epoch=max(1, steps // evaluations),
                      epochs=evaluations, validation_data=val, shuffle=False, verbose=0,
@@ -659,7 +660,8 @@ def plot_label_budget(summary: list[dict], budgets: list[int], *, split: str = "
            title=title)
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.minorticks_off()
-    seeds = summary[0].get("n") if summary else None
+    counts = sorted({row["n"] for row in summary if "n" in row})
+    seeds = "-".join(str(n) for n in sorted({counts[0], counts[-1]})) if counts else ""
     ax.legend(fontsize=8, title_fontsize=8, loc="upper left",
               title="mean ± std" + (f" over {seeds} seeds" if seeds else ""))
     ax.grid(alpha=0.3)
