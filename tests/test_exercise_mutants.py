@@ -785,8 +785,9 @@ CH04 = [
                                                 "size + pad - kernel_span")),
     mutant("ch04-output-size", "dilation-ignored", (
         "kernel_span = dilation * (kernel - 1) + 1", "kernel_span = kernel")),
-    mutant("ch04-output-size", "true-division", ("int((size + 2 * pad - kernel_span) // stride + 1)",
-                                                 "(size + 2 * pad - kernel_span) / stride + 1")),
+    mutant("ch04-output-size", "true-division", (
+        "int((size + 2 * pad - kernel_span) // stride + 1)",
+        "(size + 2 * pad - kernel_span) / stride + 1")),
     mutant("ch04-output-size", "kernel-too-big-accepted", (
         "if kernel_span > size + 2 * pad:", "if False:")),
     mutant("ch04-output-size", "float-result", (
@@ -1270,6 +1271,14 @@ def test_every_chapter_has_mutants_and_variants_of_every_answer():
         assert all(a.part.startswith(prefix) for a in answers), assignment
         ids = [a.id for a in answers]
         assert len(ids) == len(set(ids)), f"{assignment}: duplicate names"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", sorted(CHAPTERS))
+def test_every_answer_cell_of_the_notebook_has_mutants(assignment):
+    parts = set(notebook(assignment).answers)
+    covered = {a.part for a in CHAPTERS[assignment] if a.wrong}
+    assert parts <= covered, f"answers without mutants: {parts - covered}"
 
 
 def test_harness_catches_a_mutant_and_passes_the_solution(tmp_path, monkeypatch):
