@@ -1,12 +1,14 @@
 """The grader's view of a student kernel: proxies that send calls over and get data back.
 
-A test cell runs in the grader, never in the student kernel. It still calls the student's
-functions and classes by name: each name the test uses is looked up in the student kernel
-(:func:`student_names`) and arrives as
+A test cell runs in the grader, never in the student kernel. Libraries and test helpers
+(``np``, ``torch``, ``course_lib.checks``) are the grader's own: it runs the import statements
+of the instructor's setup cells itself (:func:`import_statements`), so a student object can
+never stand in for one. Every other name a test reads (the student's functions and classes,
+data the notebook computed) is looked up in the student kernel (:func:`student_names`) and
+arrives as
 
 - its value, if it is data (numbers, strings, containers, numpy arrays, tensors:
   ``course_grading.wire``), rebuilt as real objects here;
-- a module the grader imports itself (``np``, ``torch``), never the student's module object;
 - otherwise a :class:`Remote` proxy: calling it, reading an attribute, iterating or indexing
   it sends a request to the student kernel and returns data again (or another proxy).
 
@@ -22,16 +24,12 @@ from __future__ import annotations
 
 import ast
 import builtins
-import importlib
 import os
 import secrets
 from pathlib import Path
 
 from course_grading import wire
 
-IMPORTABLE_MODULE_ROOTS = ("numpy", "torch", "torchvision", "tensorflow", "keras", "scipy",
-                           "sklearn", "math", "random", "itertools", "functools", "collections",
-                           "course_lib", "matplotlib", "PIL")
 CALL_TIMEOUT = 60.0  # seconds one call into the student kernel may take
 MAX_REPLY_BYTES = wire.MAX_MESSAGE_BYTES
 
@@ -55,16 +53,14 @@ def _course_serve(request_path, reply_path, _handles={}):
         return value
 
     def describe(name):
-        if name not in namespace:
+        if name not in namespace or type(namespace[name]).__name__ == "module":
             return {"kind": "missing"}
         obj = namespace[name]
-        if type(obj).__name__ == "module":
-            return {"kind": "module", "name": obj.__name__}
         try:
             encode(obj)  # raises unless obj is plain data
+            return {"kind": "data", "value": obj}
         except Exception:
             return {"kind": "object", "value": handle_for(obj)}
-        return {"kind": "data", "value": obj}
 
     try:
         request = resolve(decode(open(request_path).read()))
@@ -206,20 +202,50 @@ class Remote:
 
 
 def student_names(kernel: StudentKernel, names, namespace: dict) -> dict:
-    """The values, modules or proxies for ``names`` that ``namespace`` lacks (see module doc)."""
+    """Data or proxies for the ``names`` that ``namespace`` lacks and the student defined."""
     found = {}
     for name in sorted(set(names) - set(namespace) - set(dir(builtins))):
         description = kernel.request("describe", name)
         if type(description) is not dict:
             raise StudentKernelError(f"bad description of {name!r}")
-        kind = description.get("kind")
-        if kind == "module":
-            found[name] = _import(description.get("name"))
-        elif kind in ("data", "object"):
-            value = description.get("value")
-            found[name] = Remote(kernel, value.handle, name) if isinstance(value, Remote) \
-                else value
+        kind, value = description.get("kind"), description.get("value")
+        if kind == "data":
+            found[name] = value
+        elif kind == "object" and isinstance(value, Remote):
+            found[name] = Remote(kernel, value.handle, name)
     return found
+
+
+def import_statements(sources) -> str:
+    """The top-level ``import`` statements of ``sources`` (instructor code), as one cell."""
+    lines = []
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        lines += [ast.unparse(node) for node in tree.body
+                  if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(dict.fromkeys(lines))
+
+
+def inject(kernel: StudentKernel, names, namespace: dict, injected: set) -> None:
+    """Put the student's ``names`` into ``namespace`` afresh (what :func:`student_names` finds).
+
+    Names injected for an earlier test cell are dropped first, so each test sees the student
+    kernel's current values; names the grader's own cells defined are never replaced.
+    """
+    for name in injected:
+        namespace.pop(name, None)
+    injected.clear()
+    found = student_names(kernel, names, namespace)
+    namespace.update(found)
+    injected.update(found)
+
+
+def interrupt_by_message(client) -> None:
+    """Interrupt a kernel through its control channel (how the sandboxed kernel listens)."""
+    client.control_channel.send(client.session.msg("interrupt_request", {}))
 
 
 def free_names(source: str) -> set[str]:
@@ -239,12 +265,6 @@ def free_names(source: str) -> set[str]:
         elif isinstance(node, ast.arg):
             bound.add(node.arg)
     return loaded - bound
-
-
-def _import(module_name):
-    if type(module_name) is not str or module_name.split(".")[0] not in IMPORTABLE_MODULE_ROOTS:
-        raise StudentKernelError(f"the grader does not import module {module_name!r}")
-    return importlib.import_module(module_name)
 
 
 def _exception(error: wire.RemoteError) -> BaseException:

@@ -9,8 +9,9 @@ generator) stays where it is and crosses as a *handle*: a number the grader can 
 
 Format: ``{"v": <tree>, "blobs": [<base64 .npy>, ...]}`` where a tree node is a JSON scalar
 (``null``, ``true``, a string) or a tagged object ``{"t": tag, ...}``:
-``int`` ``float`` ``list`` ``tuple`` ``dict`` (key/value pairs) ``ndarray`` ``npscalar``
-``tensor`` ``handle`` ``error``.
+``int`` ``float`` ``complex`` ``list`` ``tuple`` ``dict`` (key/value pairs) ``slice``
+``ellipsis`` ``ndarray`` ``npscalar`` ``tensor`` ``dtype`` (numpy) ``torch_dtype`` ``type``
+(``int``, ``float``, ``bool``, ``complex``, ``str``) ``handle`` ``error``.
 
 This module has no dependencies beyond numpy (torch optional), so its source can be sent into
 the student kernel as it is: see ``course_grading.harness``.
@@ -28,6 +29,7 @@ import numpy as np
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a reply larger than this is refused, not parsed
 MAX_DEPTH = 64
 BUILTIN_SCALARS = (type(None), bool, str)
+BUILTIN_TYPES = {t.__name__: t for t in (int, float, bool, complex, str)}
 
 
 class WireError(ValueError):
@@ -68,6 +70,20 @@ def _encode(value, blobs, handle_for, depth):
         return {"t": "int", "v": str(value)}
     if type(value) is float:
         return {"t": "float", "v": repr(value)}
+    if type(value) is complex:
+        return {"t": "complex", "v": [repr(value.real), repr(value.imag)]}
+    if value is Ellipsis:
+        return {"t": "ellipsis"}
+    if type(value) is slice:
+        return {"t": "slice", "v": [_encode(part, blobs, handle_for, depth + 1)
+                                    for part in (value.start, value.stop, value.step)]}
+    if type(value) is type and value in BUILTIN_TYPES.values():
+        return {"t": "type", "v": value.__name__}
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)
+                                       and value.__module__ == "numpy"):
+        return {"t": "dtype", "v": np.dtype(value).str}
+    if type(value).__module__ == "torch" and type(value).__name__ == "dtype":
+        return {"t": "torch_dtype", "v": str(value).removeprefix("torch.")}
     if type(value) in (list, tuple):
         items = [_encode(item, blobs, handle_for, depth + 1) for item in value]
         return {"t": type(value).__name__, "v": items}
@@ -142,6 +158,30 @@ def _decode(node, blobs, depth):
         return int(_string(node["v"]))
     if tag == "float":
         return _float(_string(node["v"]))
+    if tag == "complex":
+        real, imag = _list(node["v"])
+        return complex(_float(_string(real)), _float(_string(imag)))
+    if tag == "ellipsis":
+        return Ellipsis
+    if tag == "slice":
+        parts = [_decode(part, blobs, depth + 1) for part in _list(node["v"])]
+        if len(parts) != 3 or any(p is not None and type(p) is not int for p in parts):
+            raise WireError("a slice is three ints or nulls")
+        return slice(*parts)
+    if tag == "type":
+        return BUILTIN_TYPES[_string(node["v"])]
+    if tag == "dtype":
+        dtype = np.dtype(_string(node["v"]))
+        if dtype.hasobject:
+            raise WireError("object dtypes are not data")
+        return dtype
+    if tag == "torch_dtype":
+        import torch
+
+        dtype = getattr(torch, _string(node["v"]), None)
+        if not isinstance(dtype, torch.dtype):
+            raise WireError(f"unknown torch dtype {node['v']!r}")
+        return dtype
     if tag in ("list", "tuple"):
         items = [_decode(item, blobs, depth + 1) for item in _list(node["v"])]
         return items if tag == "list" else tuple(items)

@@ -68,11 +68,11 @@ def names(student, *wanted):
 
 def test_functions_are_called_remotely_and_return_real_arrays(student):
     found = names(student, "scale", "TABLE", "np")
+    assert "np" not in found  # modules are never taken from the student: the grader imports
     result = found["scale"](np.arange(3, dtype=np.float32), factor=3)
     assert type(result) is np.ndarray and result.dtype == np.float32
     np.testing.assert_array_equal(result, [0, 3, 6])
     assert found["TABLE"]["name"] == "digits" and found["TABLE"]["w"].dtype == np.float32
-    assert found["np"] is np  # the grader's own numpy, not the student's module object
 
 
 def test_student_exceptions_keep_their_builtin_type(student):
@@ -115,6 +115,13 @@ def test_a_broken_channel_fails_the_submission_not_the_grader(student):
         names(student, "picky")
     student._run("_course_serve = _saved")
     assert names(student, "picky")["picky"](2) == 2
+
+
+def test_import_statements_collects_the_instructors_imports_once():
+    sources = ["import numpy as np\nfrom course_lib.checks import check_array\nX = np.ones(3)",
+               "import numpy as np\nimport torch", "def broken(:"]
+    assert harness.import_statements(sources) == (
+        "import numpy as np\nfrom course_lib.checks import check_array\nimport torch")
 
 
 def test_free_names_are_what_a_cell_reads_but_does_not_define():

@@ -13,11 +13,17 @@ from course_grading.wire import Handle, RemoteError, WireError, decode, encode
 
 @pytest.mark.parametrize("value", [
     None, True, False, 0, -7, 2**80, 1.5, float("inf"), "text", [1, [2.0, "x"]], (1, (2,)),
-    {"a": 1, 2: [3], (1, 2): None}, np.float32(1.25), np.int64(3),
+    {"a": 1, 2: [3], (1, 2): None}, np.float32(1.25), np.int64(3), 1 + 2j, Ellipsis,
+    slice(1, None, 2), float, int, np.dtype("float32"), torch.float64,
 ])
 def test_plain_data_round_trips_with_its_exact_type(value):
     back = decode(encode(value))
     assert back == value and type(back) is type(value)
+
+
+def test_numpy_scalar_types_cross_as_dtypes():
+    assert decode(encode(np.float32)) == np.dtype("float32")
+    assert decode(encode([np.int64, np.dtype("<u2")])) == [np.dtype("int64"), np.dtype("<u2")]
 
 
 def test_nan_round_trips():
@@ -74,6 +80,8 @@ def _message(tree, blobs=()):
     _message({"t": "int", "v": "9" * 10_000}), _message({"t": "ndarray", "blob": 0}),
     _message({"t": "dict", "v": [[{"t": "list", "v": []}, 1]]}),
     _message({"t": "float", "v": "1e999"}), _message([1, 2]),
+    _message({"t": "type", "v": "object"}), _message({"t": "dtype", "v": "O"}),
+    _message({"t": "torch_dtype", "v": "nn"}), _message({"t": "slice", "v": [1, 2]}),
     '{"v": ' + '{"t": "list", "v": [' * 200 + ']}' * 200 + ', "blobs": []}',
 ])
 def test_malformed_messages_are_refused(message):
