@@ -6,8 +6,8 @@ gradebook, other students' work, the instructor's home), reach the network, or e
 machine. :func:`start_sandboxed_kernel` starts ``ipykernel`` under
 
 - **bubblewrap** (Linux namespaces): a read-only view of the whole file system, with the
-  course folder replaced by an empty one into which only ``course_lib/`` and the Python
-  environment are put back (read-only); ``/root`` and ``/tmp`` empty; a private network
+  course folder and the repository ``course_lib`` comes from replaced by empty ones into which
+  only ``course_lib/`` and the Python environment are put back (read-only); ``/root`` and ``/tmp`` empty; a private network
   namespace (only its own loopback); its own PID namespace; one writable scratch folder;
 - **setpriv**: the kernel runs as ``nobody``, not root, so the process limit applies to it and
   no file permission is overridden;
@@ -48,14 +48,15 @@ class SandboxPolicy:
     """What the student kernel may see and use.
 
     Args:
-        course_root: the course folder; inside the sandbox it is empty except ``visible``.
-        visible: paths under ``course_root`` put back read-only (``course_lib``, the venv).
+        hidden_roots: folders that look empty inside the sandbox (the course folder, the
+            repository), except for ``visible``.
+        visible: paths put back read-only (``course_lib``, the Python environment).
         scratch: the one writable folder (also the kernel's home and working directory).
         blocked_modules: module file -> the message of the ``ImportError`` that replaces it.
         memory_bytes, cpu_seconds, max_processes: limits of the kernel process tree.
     """
 
-    course_root: Path
+    hidden_roots: tuple[Path, ...]
     scratch: Path
     visible: tuple[Path, ...] = ()
     blocked_modules: dict[Path, str] = field(default_factory=dict)
@@ -72,10 +73,11 @@ def missing_tools() -> list[str]:
 def sandbox_argv(policy: SandboxPolicy, runtime_dir: Path, stubs_dir: Path,
                  command: list[str]) -> list[str]:
     """The full command line: ``bwrap ... setpriv ... prlimit ... -- command``."""
-    root = policy.course_root.resolve()
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", "/root", "--tmpfs", str(root)]
-    emptied = (Path("/tmp"), Path("/root"), root)
+    emptied = (Path("/tmp"), Path("/root"),
+               *sorted({path.resolve() for path in policy.hidden_roots}))
+    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for folder in emptied:
+        argv += ["--tmpfs", str(folder)]
     python_home = Path(sys.base_prefix).resolve()
     if python_home.is_relative_to("/root"):  # the interpreter the venv links to
         argv += _bind_into(python_home, emptied)

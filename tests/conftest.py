@@ -41,7 +41,7 @@ def sandboxed_kernel(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("scratch")
     venv = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv"))
     policy = sandbox.SandboxPolicy(
-        course_root=REPO_ROOT, scratch=scratch, visible=(REPO_ROOT / "course_lib", venv),
+        hidden_roots=(REPO_ROOT,), scratch=scratch, visible=(REPO_ROOT / "course_lib", venv),
         blocked_modules={REPO_ROOT / "course_lib" / "layers.py": BLOCKED_MODULE_MESSAGE},
         memory_bytes=4 * 1024**3, max_processes=64)
     manager, client, runtime_dir = sandbox.start_sandboxed_kernel(policy)

@@ -89,4 +89,4 @@ def test_memory_is_limited(kernel):
 def test_missing_tools_are_reported(monkeypatch, tmp_path):  # needs no sandbox
     monkeypatch.setattr(sandbox.shutil, "which", lambda tool: None)
     with pytest.raises(sandbox.SandboxUnavailable, match="bubblewrap"):
-        sandbox.start_sandboxed_kernel(sandbox.SandboxPolicy(REPO_ROOT, tmp_path))
+        sandbox.start_sandboxed_kernel(sandbox.SandboxPolicy((REPO_ROOT,), tmp_path))
