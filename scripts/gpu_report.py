@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -31,12 +32,14 @@ NOTEBOOK_GLOBS = ("chapters/*/*.ipynb", "solutions/*/*.ipynb")
 CUDA_TESTS = ("tests/test_device.py", "tests/test_device_agreement.py", "tests/test_train.py")
 # Knobs raised for a GPU: only the names a notebook's `parameters` cell defines are applied.
 SCALED_PARAMETERS = {
-    "chapters/05_training_cnns/05_6_digits-cnn-and-hyperparameters.ipynb": {"NUM_EPOCHS": 120},
+    "chapters/05_training_cnns/05_6_digits-cnn-and-hyperparameters.ipynb":
+        {"NUM_EPOCHS": 120, "NOISE_SEEDS": (1, 2, 3, 4, 5, 6, 7, 8, 9)},
     "chapters/06_regularization/06_7_regularization-experiment-and-recipe.ipynb":
-        {"SEEDS": [0, 1, 2, 3, 4]},
-    "chapters/07_architectures/07_3_resnet.ipynb": {"NUM_EPOCHS": 60},
+        {"SEEDS": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]},
+    "chapters/07_architectures/07_3_resnet.ipynb": {"NUM_EPOCHS": 30},
     "chapters/08_transfer_learning/08_4_label-budget-experiment.ipynb":
-        {"SEEDS": (0, 1, 2, 3, 4)},
+        {"LABEL_BUDGETS": (1, 5, 10, 50), "SEEDS": (0, 1, 2, 3, 4),
+         "LARGEST_BUDGET_SEEDS": (0, 1, 2, 3, 4)},
 }
 NOTEBOOK_TIMEOUT = 900  # seconds for one notebook under nbval
 GLUE_MIME = "application/papermill.record/text/plain"
@@ -186,7 +189,8 @@ def run_scaled(notebook: str, overrides: dict) -> dict:
     if where is None:
         return {"notebook": notebook, "status": "no parameters cell"}
     defined = nb.cells[where].source
-    applied = {k: v for k, v in overrides.items() if f"{k} =" in defined}
+    applied = {k: v for k, v in overrides.items()
+               if re.search(rf"^{k}\s*=", defined, re.MULTILINE)}
     source = "\n".join(f"{k} = {v!r}" for k, v in applied.items())
     nb.cells.insert(where + 1, nbformat.v4.new_code_cell(
         source, metadata={"tags": ["injected-parameters"]}))
