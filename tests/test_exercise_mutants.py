@@ -1233,12 +1233,299 @@ def adamw_step(w, dw, state, *, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8,
 ]
 
 # ---------------------------------------------------------------- the tests
+# ---------------------------------------------------------------- Chapter 5
+CH05 = [
+    mutant("ch05-functional-model", "relu-on-digit-head", (
+        'keras.layers.Dense(10, name="digit")',
+        'keras.layers.Dense(10, name="digit", activation="relu")')),
+    mutant("ch05-functional-model", "no-relu-after-dense32", (
+        'keras.layers.Dense(32, activation="relu")', 'keras.layers.Dense(32)')),
+    mutant("ch05-functional-model", "no-sigmoid-on-is-even", (
+        'keras.layers.Dense(1, activation="sigmoid", name="is_even")',
+        'keras.layers.Dense(1, name="is_even")')),
+    mutant("ch05-functional-model", "average-pooling", (
+        "keras.layers.MaxPooling2D(2)", "keras.layers.AveragePooling2D(2)")),
+    mutant("ch05-functional-model", "one-cached-model", (
+        "def build_two_head_model():",
+        "_CACHE = []\n\n\ndef build_two_head_model():\n"
+        "    if not _CACHE:\n        _CACHE.append(_build())\n"
+        "    return _CACHE[0]\n\n\ndef _build():")),
+    variant("ch05-functional-model", "activation-layers-and-reshape", source='''
+def build_two_head_model():
+    x_in = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(8, (3, 3), padding="same")(x_in)
+    h = keras.layers.Activation("relu")(h)
+    h = keras.layers.MaxPool2D()(h)
+    h = keras.layers.Reshape((128,))(h)
+    h = keras.layers.ReLU()(keras.layers.Dense(32)(h))
+    digit = keras.layers.Dense(10, name="digit")(h)
+    even = keras.layers.Activation("sigmoid", name="is_even")(
+        keras.layers.Dense(1)(h))
+    return keras.Model(x_in, [digit, even])
+'''),
+    mutant("ch05-torch-model", "no-relu-after-linear128", (
+        "nn.Linear(128, 32),\n            nn.ReLU(),", "nn.Linear(128, 32),")),
+    mutant("ch05-torch-model", "relu-on-digit-logits", (
+        "return self.digit(hidden),", "return torch.relu(self.digit(hidden)),")),
+    mutant("ch05-torch-model", "sigmoid-on-digit-logits", (
+        "return self.digit(hidden),",
+        "return torch.sigmoid(self.digit(hidden)),")),
+    mutant("ch05-torch-model", "average-pooling", (
+        "nn.MaxPool2d(2)", "nn.AvgPool2d(2)")),
+    variant("ch05-torch-model", "functional-forward", source='''
+import torch.nn.functional as F
+class TwoHeadCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = nn.Linear(128, 32)
+        self.heads = nn.ModuleList([nn.Linear(32, 10), nn.Linear(32, 1)])
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.conv(x)), 2)
+        h = F.relu(self.fc(torch.flatten(h, 1)))
+        return self.heads[0](h), torch.sigmoid(self.heads[1](h))
+'''),
+    mutant("ch05-early-stopping", "sorts-the-list-in-place", (
+        "best, best_epoch, wait = float",
+        "if isinstance(val_losses, list):\n        val_losses.sort()\n"
+        "    best, best_epoch, wait = float")),
+    mutant("ch05-early-stopping", "small-decrease-moves-best", (
+        "        else:\n            wait += 1",
+        "        else:\n            best = min(best, loss)\n            wait += 1")),
+    mutant("ch05-early-stopping", "tie-improves", (
+        "if loss + min_delta < best:", "if loss + min_delta <= best:")),
+    mutant("ch05-early-stopping", "accepts-negative-patience", (
+        "if patience < 0 or min_delta < 0:", "if min_delta < 0:")),
+    variant("ch05-early-stopping", "counts-since-best", source='''
+def early_stopping(val_losses, *, patience, min_delta=0.0):
+    losses = [float(v) for v in val_losses]
+    if not losses or patience < 0 or min_delta < 0:
+        raise ValueError("need a history, patience >= 0, min_delta >= 0")
+    best, best_epoch = np.inf, 0
+    for epoch, loss in enumerate(losses):
+        if best - loss > min_delta:
+            best, best_epoch = loss, epoch
+        elif epoch - best_epoch >= max(patience, 1):
+            return epoch, best_epoch
+    return len(losses) - 1, best_epoch
+'''),
+    mutant("ch05-confusion-matrix", "float-counts", (
+        "return counts.reshape(num_classes, num_classes)",
+        "out = np.zeros((num_classes, num_classes))\n"
+        "    np.add.at(out, (y_true, y_pred), 1)\n    return out")),
+    mutant("ch05-confusion-matrix", "nested-list", (
+        "return counts.reshape(num_classes, num_classes)",
+        "return counts.reshape(num_classes, num_classes).tolist()")),
+    mutant("ch05-confusion-matrix", "transposed", (
+        "return counts.reshape(num_classes, num_classes)",
+        "return counts.reshape(num_classes, num_classes).T")),
+    variant("ch05-confusion-matrix", "add-at", source='''
+def confusion_matrix(y_true, y_pred, num_classes):
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if len(y_true) != len(y_pred):
+        raise ValueError("lengths")
+    for labels in (y_true, y_pred):
+        if np.any(labels < 0) or np.any(labels >= num_classes):
+            raise ValueError("labels")
+    out = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(out, (y_true, y_pred), 1)
+    return out
+'''),
+    mutant("ch05-per-class-scores", "float32", (
+        "return precision, recall, f1",
+        "return (precision.astype(np.float32), recall.astype(np.float32), "
+        "f1.astype(np.float32))")),
+    mutant("ch05-per-class-scores", "lists", (
+        "return precision, recall, f1",
+        "return list(precision), list(recall), list(f1)")),
+    mutant("ch05-per-class-scores", "sorts-the-input", (
+        "confusion = np.asarray(confusion)\n",
+        "confusion = np.asarray(confusion)\n    confusion.sort(axis=0)\n")),
+    mutant("ch05-per-class-scores", "precision-from-rows", (
+        "predicted = confusion.sum(axis=0)", "predicted = confusion.sum(axis=1)")),
+    variant("ch05-per-class-scores", "where-with-errstate", source='''
+def per_class_scores(confusion):
+    c = np.asarray(confusion)
+    tp = np.diag(c)
+    p_den, r_den = c.sum(axis=0), c.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(p_den > 0, tp / p_den, 0.0)
+        recall = np.where(r_den > 0, tp / r_den, 0.0)
+        f1 = np.where(precision + recall > 0,
+                      2 * precision * recall / (precision + recall), 0.0)
+    return precision, recall, f1
+'''),
+    mutant("ch05-averaged-scores", "float32", (
+        "return tuple(float(np.mean(score)) for score in per_class)",
+        "return tuple(np.float32(np.mean(score)) for score in per_class)")),
+    mutant("ch05-averaged-scores", "zero-d-arrays", (
+        "return tuple(float(np.mean(score)) for score in per_class)",
+        "return tuple(np.asarray(np.mean(score)) for score in per_class)")),
+    mutant("ch05-averaged-scores", "weighted-by-predictions", (
+        "support = confusion.sum(axis=1)", "support = confusion.sum(axis=0)")),
+    variant("ch05-averaged-scores", "numpy-floats", source='''
+def averaged_scores(confusion, average):
+    c = np.asarray(confusion)
+    if average == "micro":
+        accuracy = np.trace(c) / c.sum()
+        return accuracy, accuracy, accuracy
+    p, r, f = per_class_scores(c)
+    if average == "macro":
+        return p.mean(), r.mean(), f.mean()
+    if average == "weighted":
+        w = c.sum(axis=1)
+        return (np.average(p, weights=w), np.average(r, weights=w),
+                np.average(f, weights=w))
+    raise ValueError(average)
+'''),
+    mutant("ch05-training-step", "scales-x-in-place", (
+        "loss = loss_fn(model(x), y)", "x.mul_(1.0001)\n    loss = loss_fn(model(x), y)")),
+    mutant("ch05-training-step", "no-zero-grad", (
+        "    optimizer.zero_grad()\n", "")),
+    mutant("ch05-training-step", "no-train-mode", ("    model.train()\n", "")),
+    variant("ch05-training-step", "zero-grad-set-to-none", source='''
+def training_step(model, x, y, *, loss_fn, optimizer):
+    model.train()
+    for p in model.parameters():
+        p.grad = None
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+'''),
+    mutant("ch05-digits-cnn", "one-cached-model", (
+        "def build_digits_cnn():",
+        "_MODELS = []\n\n\ndef build_digits_cnn():\n"
+        "    if not _MODELS:\n        _MODELS.append(_build())\n"
+        "    return _MODELS[0]\n\n\ndef _build():")),
+]
+
+# ---------------------------------------------------------------- Chapter 7
+CH07 = [
+    mutant("ch07-conv-stats", "macs-with-input-size", (
+        "int(weights * output_size**2)", "int(weights * input_size**2)")),
+    mutant("ch07-conv-stats", "true-division", (
+        "output_size = (input_size + 2 * padding - kernel_size) // stride + 1",
+        "output_size = (input_size + 2 * padding - kernel_size) / stride + 1"),
+        ("return int(output_size), int(params), int(weights * output_size**2)",
+         "return output_size, params, weights * output_size**2")),
+    mutant("ch07-stack", "kernel-size-hard-coded", (
+        "field = num_layers * (kernel_size - 1) + 1", "field = 2 * num_layers + 1"),
+        ("stack_params = num_layers * kernel_size**2",
+         "stack_params = num_layers * 9")),
+    mutant("ch07-stack", "floats", (
+        "return int(field), int(stack_params), int(field**2 * channels**2)",
+        "return field, stack_params, field**2 * channels**2 / 1")),
+    mutant("ch07-separable", "integer-division", (
+        "(depthwise + pointwise) / (out_channels",
+        "(depthwise + pointwise) // (out_channels")),
+    variant("ch07-separable", "closed-form", source='''
+def depthwise_separable_ratio(in_channels, out_channels, kernel_size):
+    return 1 / out_channels + 1 / kernel_size**2
+'''),
+    mutant("ch07-vgg-torch", "in-place-relu-on-input", (
+        "return nn.Sequential(*layers_list)",
+        "return nn.Sequential(nn.ReLU(inplace=True), *layers_list)")),
+    mutant("ch07-vgg-torch", "float64-block", (
+        "return nn.Sequential(*layers_list)",
+        "return nn.Sequential(*layers_list).double()")),
+    variant("ch07-vgg-torch", "in-place-relus", source='''
+def vgg_block_torch(in_channels, out_channels, num_convs):
+    mods = []
+    for i in range(num_convs):
+        mods += [nn.Conv2d(out_channels if i else in_channels, out_channels,
+                           3, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*mods, nn.MaxPool2d(2))
+'''),
+    mutant("ch07-vgg-keras", "no-relu", ("        x = layers.ReLU()(x)\n", "")),
+    mutant("ch07-inception-torch", "no-relu-after-reduction", (
+        "nn.Conv2d(in_channels, c3_reduce, 1),\n            nn.ReLU(),",
+        "nn.Conv2d(in_channels, c3_reduce, 1),")),
+    mutant("ch07-inception-torch", "average-pool-branch", (
+        "nn.MaxPool2d(3, stride=1, padding=1)",
+        "nn.AvgPool2d(3, stride=1, padding=1)")),
+    mutant("ch07-inception-keras", "branches-3-and-5-swapped", (
+        "[branch1, branch3, branch5, branch_pool]",
+        "[branch1, branch5, branch3, branch_pool]")),
+    mutant("ch07-inception-keras", "no-relu-after-reduction", (
+        "branch3 = conv(conv(x, c3_reduce, 1), c3, 3)",
+        "branch3 = conv(layers.Conv2D(c3_reduce, 1)(x), c3, 3)")),
+    variant("ch07-inception-keras", "relu-layers-pool-first", source='''
+def inception_module_keras(x, c1, c3_reduce, c3, c5_reduce, c5, pool_proj):
+    def cr(t, f, k):
+        return layers.ReLU()(layers.Conv2D(f, k, padding="same")(t))
+    bp = cr(layers.MaxPooling2D(3, strides=1, padding="same")(x), pool_proj, 1)
+    b1 = cr(x, c1, 1)
+    b5 = cr(cr(x, c5_reduce, 1), c5, 5)
+    b3 = cr(cr(x, c3_reduce, 1), c3, 3)
+    return layers.Concatenate()([b1, b3, b5, bp])
+'''),
+    mutant("ch07-residual-torch", "relu-before-the-addition", (
+        "return torch.relu(self.residual(x) + self.shortcut(x))",
+        "return torch.relu(self.residual(x)) + self.shortcut(x)")),
+    mutant("ch07-residual-torch", "relu-before-batch-norm", (
+        "            nn.BatchNorm2d(out_channels),\n            nn.ReLU(),\n",
+        "            nn.ReLU(),\n            nn.BatchNorm2d(out_channels),\n")),
+    mutant("ch07-residual-torch", "adds-into-x", (
+        "return torch.relu(self.residual(x) + self.shortcut(x))",
+        "s = self.shortcut(x)\n        s += self.residual(x)\n"
+        "        return torch.relu(s)")),
+    variant("ch07-residual-torch", "out-plus-equals", source='''
+class ResidualBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.residual = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_channels))
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                nn.BatchNorm2d(out_channels))
+    def forward(self, x):
+        out = self.residual(x)
+        out += self.shortcut(x)
+        return F.relu(out)
+'''),
+    mutant("ch07-residual-keras", "relu-before-batch-norm", (
+        "out = layers.BatchNormalization()(out)\n    out = layers.ReLU()(out)",
+        "out = layers.ReLU()(out)\n    out = layers.BatchNormalization()(out)")),
+    mutant("ch07-residual-keras", "relu-before-the-addition", (
+        "return layers.ReLU()(layers.Add()([out, shortcut]))",
+        "return layers.Add()([layers.ReLU()(out), shortcut])")),
+    mutant("ch07-residual-keras", "stride-on-the-second-conv", (
+        'out = layers.Conv2D(\n        filters, 3, strides=stride, padding="same", '
+        'use_bias=False\n    )(x)',
+        'out = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)'),
+        ('out = layers.Conv2D(filters, 3, padding="same", use_bias=False)(out)',
+         'out = layers.Conv2D(filters, 3, strides=stride, padding="same", '
+         'use_bias=False)(out)')),
+    variant("ch07-residual-keras", "shortcut-built-first", source='''
+def residual_block_keras(x, filters, stride=1):
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.BatchNormalization()(
+            layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x))
+    out = layers.Conv2D(filters, 3, strides=stride, padding="same",
+                        use_bias=False)(x)
+    out = layers.Activation("relu")(layers.BatchNormalization()(out))
+    out = layers.BatchNormalization()(
+        layers.Conv2D(filters, 3, padding="same", use_bias=False)(out))
+    return layers.Activation("relu")(layers.add([shortcut, out]))
+'''),
+]
+
+
 CHAPTERS = {
     "01_perceptrons": CH01,
     "02_backprop": CH02,
     "03_optimizers": CH03,
     "04_cnn_blocks": CH04,
+    "05_training_cnns": CH05,
     "06_regularization": CH06,
+    "07_architectures": CH07,
 }
 CASES = [pytest.param(assignment, answer, id=f"{assignment}-{answer.id}")
          for assignment, answers in CHAPTERS.items() for answer in answers]
