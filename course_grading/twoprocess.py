@@ -1,0 +1,212 @@
+"""Autograding in two processes: student cells in a sandboxed kernel, tests in a grader kernel.
+
+``SandboxedExecute`` takes the place of nbgrader's ``Execute`` in the autograde pipeline
+(``nbgrader_config.py``). For each code cell of a submission, in order:
+
+- a **test cell** (an nbgrader grade cell that is not an answer) runs in the *grader* kernel,
+  a plain kernel that never runs student code. Before it runs, the names it reads that it
+  does not define are fetched from the student kernel (``course_grading.harness``): data as
+  real numpy/torch objects, modules imported by the grader itself, anything else as a proxy
+  whose uses return data again. Test cells never enter the student kernel, so hidden tests
+  stay hidden, and nothing the submission does can change how a test runs or what it asserts.
+- every **other code cell** (setup, answers, demos, cells the student added) runs in the
+  *student* kernel inside the sandbox (``course_grading.sandbox``).
+
+Outputs land in each cell as nbgrader expects, so scores, feedback, the formgrader and exports
+work unchanged. Where the sandbox cannot start, grading stops with a clear message, unless the
+instructor sets ``SandboxedExecute.allow_unsandboxed = True`` (documented as unsafe): then the
+student kernel is an ordinary kernel, and the tests still run in the grader.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from jupyter_client import KernelManager
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool, Dict, Integer, List, Unicode
+
+from course_grading import harness, sandbox
+
+GRADER_PRELUDE = '''
+from pathlib import Path as _Path
+from jupyter_client import BlockingKernelClient as _Client
+from course_grading import harness as _harness
+_student_client = _Client(connection_file={connection_file!r})
+_student_client.load_connection_file()
+_student_client.start_channels()
+_student = _harness.StudentKernel(
+    _student_client, _Path({scratch!r}), timeout={call_timeout},
+    interrupt=lambda: _harness.interrupt_by_message(_student_client))
+_injected = set()
+{instructor_imports}
+'''
+
+
+KERNEL_STOPPED = {
+    "output_type": "error", "ename": "StudentKernelStopped",
+    "evalue": "the notebook's kernel stopped answering (the submission crashed it, exited, or "
+              "broke it); this cell and the ones after it were not run",
+    "traceback": ["StudentKernelStopped: the notebook's kernel stopped answering; this cell "
+                  "and the ones after it were not run"]}
+
+
+def instructor_setup_sources(resources) -> list[str]:
+    """The source of the instructor's code cells that are not answers, from the gradebook.
+
+    Their imports run in the grader (``harness.import_statements``): the libraries and test
+    helpers a test uses are the grader's, whatever the submission's own cells say.
+    """
+    from nbgrader.api import Gradebook
+
+    meta = resources["nbgrader"]
+    with Gradebook(meta["db_url"]) as gradebook:
+        notebook = gradebook.find_notebook(meta["notebook"], meta["assignment"])
+        answers = {cell.name for cell in notebook.solution_cells}
+        return [cell.source for cell in notebook.source_cells
+                if cell.cell_type == "code" and cell.name not in answers]
+
+
+def is_test_cell(cell) -> bool:
+    """An nbgrader autograder-test cell: graded, and not an answer the student writes."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+class SandboxedExecute(Preprocessor):
+    """Execute a submission with its tests outside the student's process (module docstring)."""
+
+    enabled = Bool(True)
+    timeout = Integer(60, help="seconds a cell may run").tag(config=True)
+    call_timeout = Integer(60, help="seconds one call into student code may run").tag(
+        config=True)
+    allow_unsandboxed = Bool(False, help=(
+        "UNSAFE: grade even where the bubblewrap sandbox cannot start; the student kernel "
+        "then runs with the grader's permissions (it can read solutions/ and gradebook.db)."
+    )).tag(config=True)
+    visible_paths = List(Unicode(), [], help=(
+        "more paths the student kernel may read; course_lib and the Python environment are "
+        "always visible")).tag(config=True)
+    answer_modules = Dict(default_value={}, help=(
+        "assignment -> course_lib files holding its reference answers; replaced by an "
+        "ImportError in the student kernel while that assignment is graded")).tag(config=True)
+    memory_bytes = Integer(8 * 1024**3).tag(config=True)
+    cpu_seconds = Integer(900).tag(config=True)
+    max_processes = Integer(512).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        scratch = Path(tempfile.mkdtemp(prefix="course-student-"))
+        student_km, student_kc, runtime_dir = self._start_student_kernel(resources, scratch)
+        student = NotebookClient(nb, km=student_km, timeout=self.timeout,
+                                 allow_errors=True, interrupt_on_timeout=True,
+                                 record_timing=False)
+        # nbclient needs an asynchronous client: a blocking one would stall its event loop
+        # (and every timeout with it) on a kernel that stops answering.
+        student.kc = AsyncKernelClient()
+        student.kc.load_connection_info(student_km.get_connection_info())
+        student.kc.start_channels()
+        grader = NotebookClient(nb, kernel_name="python3", timeout=self.timeout,
+                                allow_errors=True, interrupt_on_timeout=True,
+                                record_timing=False,
+                                resources={"metadata": {"path": str(scratch)}})
+        try:
+            with grader.setup_kernel(env=self._grader_env()):
+                harness.StudentKernel(student_kc, scratch, timeout=self.call_timeout).install()
+                self._run_silently(grader, GRADER_PRELUDE.format(
+                    connection_file=student_km.connection_file, scratch=str(scratch),
+                    call_timeout=self.call_timeout,
+                    instructor_imports=harness.import_statements(
+                        instructor_setup_sources(resources))), fail=True)
+                student_alive = True
+                for index, cell in enumerate(nb.cells):
+                    if cell.cell_type != "code":
+                        continue
+                    if not student_alive:
+                        cell.outputs = [nbformat.from_dict(KERNEL_STOPPED)]
+                    elif is_test_cell(cell):
+                        names = sorted(harness.free_names(cell.source))
+                        self._run_silently(grader, "_harness.inject(_student, "
+                                           f"{names!r}, globals(), _injected)", cell)
+                        grader.execute_cell(cell, index)
+                    else:
+                        student_alive = self._run_student_cell(student, cell, index)
+        finally:
+            student.kc.stop_channels()
+            student_kc.stop_channels()
+            student_km.shutdown_kernel(now=True)
+            shutil.rmtree(scratch, ignore_errors=True)
+            if runtime_dir is not None:
+                shutil.rmtree(runtime_dir, ignore_errors=True)
+        return nb, resources
+
+    def _run_student_cell(self, student: NotebookClient, cell, index: int) -> bool:
+        """Run one cell in the student kernel; False once that kernel has stopped answering
+        (it crashed, exited, or broke its own machinery): later cells then score nothing."""
+        try:
+            student.execute_cell(cell, index)
+            return True
+        except DeadKernelError:
+            cell.outputs.append(nbformat.from_dict(KERNEL_STOPPED))
+            return False
+
+    @staticmethod
+    def _grader_env() -> dict:
+        """The grader kernel imports course_grading from the course folder it runs in."""
+        path = os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))
+        return {**os.environ, "PYTHONPATH": path}
+
+    def _run_silently(self, grader: NotebookClient, code: str, cell=None, *,
+                      fail: bool = False) -> None:
+        """Run grader-side glue code; a failure shows in ``cell`` (the test then fails), or
+        stops grading with ``fail`` (the grader itself is broken: nothing to score)."""
+        reply = run_sync(grader.kc.execute_interactive)(code, silent=True,
+                                                         timeout=self.timeout)
+        if reply["content"]["status"] != "ok" and fail:
+            raise RuntimeError(f"the grader kernel failed to start grading: "
+                               f"{reply['content'].get('ename')}: "
+                               f"{reply['content'].get('evalue')}")
+        if reply["content"]["status"] != "ok" and cell is not None:
+            error = reply["content"]
+            cell.outputs.append(nbformat.from_dict({
+                "output_type": "error", "ename": error["ename"], "evalue": error["evalue"],
+                "traceback": [f"{error['ename']}: {error['evalue']}"]}))
+
+    def _start_student_kernel(self, resources, scratch: Path):
+        import course_lib
+
+        course_root, library = Path.cwd(), Path(course_lib.__file__).resolve().parent
+        assignment = resources.get("nbgrader", {}).get("assignment", "")
+        visible = [library, Path(sys.prefix), *(Path(p) for p in self.visible_paths)]
+        policy = sandbox.SandboxPolicy(
+            hidden_roots=(course_root, library.parent), scratch=scratch, visible=tuple(visible),
+            blocked_modules={library.parent / path: (
+                f"{path} is not available while {assignment} is graded: it holds that "
+                "assignment's reference answers; write the code yourself")
+                for path in self.answer_modules.get(assignment, [])},
+            memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds,
+            max_processes=self.max_processes)
+        try:
+            return sandbox.start_sandboxed_kernel(policy)
+        except sandbox.SandboxUnavailable as error:
+            if not self.allow_unsandboxed:
+                raise RuntimeError(
+                    f"{error}. Grading refuses to run student code unsandboxed; install "
+                    "bubblewrap, or set c.SandboxedExecute.allow_unsandboxed = True in "
+                    "nbgrader_config.py (UNSAFE: the submission can then read solutions/ "
+                    "and gradebook.db)") from error
+            self.log.warning("UNSAFE: grading without a sandbox (%s)", error)
+            manager = KernelManager(kernel_name="python3")
+            manager.start_kernel(cwd=str(scratch))
+            client = manager.client()
+            client.start_channels()
+            client.wait_for_ready(timeout=60)
+            return manager, client, None
