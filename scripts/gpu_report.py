@@ -216,7 +216,8 @@ def run(out: Path, selected: list[str], jobs: int, scaled: bool,
     Notebooks and scaled-up runs share ``jobs`` worker processes; the CUDA tests run first.
     """
     out.mkdir(parents=True, exist_ok=True)
-    results = {"environment": environment(), "notebooks": [], "scaled": []}
+    results = {"environment": environment(), "selected": list(selected), "notebooks": [],
+               "scaled": []}
 
     def save() -> None:
         (out / "results.json").write_text(json.dumps(results, indent=1))
@@ -272,7 +273,11 @@ def render(results: dict, cpu: dict[str, float] | None = None) -> str:
               "| CUDA test | result |", "|---|---|"]
     lines += [f"| `{name}` | {outcome} |" for name, outcome in
               sorted(results.get("cuda_tests", {}).get("cuda_tests", {}).items())]
-    lines += _notebook_table(results["notebooks"], cpu, on_gpu)
+    finished = {row["notebook"] for row in results["notebooks"]}
+    unfinished = [nb for nb in results.get("selected", []) if nb not in finished]
+    rows = results["notebooks"] + [{"notebook": nb, "status": "not finished in the run's "
+                                    "time limit"} for nb in unfinished]
+    lines += _notebook_table(rows, cpu, on_gpu)
     lines += _scaled_table(results.get("scaled", []))
     return "\n".join(lines) + "\n"
 

@@ -35,6 +35,14 @@ def test_cpu_report_says_it_ran_on_the_cpu():
     assert "2 of 3" in page  # checked cells agreeing, summed over notebooks
 
 
+def test_notebooks_a_cut_run_did_not_finish_are_listed():
+    results = _results()
+    results["selected"] = [SMALL_NOTEBOOK, "chapters/x/y.ipynb", "chapters/z/late.ipynb"]
+    page = gpu_report.render(results)
+    assert "1 of 3 notebooks passed every cell" in page
+    assert "| `chapters/z/late.ipynb` | not finished in the run's time limit |" in page
+
+
 def test_gpu_report_names_the_gpu_and_shows_cpu_times_beside_it():
     page = gpu_report.render(_results("cuda:0", gpu="NVIDIA H200", capability="9.0",
                                       driver="580"), cpu={SMALL_NOTEBOOK: 12.34})
