@@ -184,6 +184,9 @@ def run_scaled(notebook: str, overrides: dict) -> dict:
     from nbclient import NotebookClient
 
     nb = nbformat.read(REPO_ROOT / notebook, as_version=4)
+    for cell in nb.cells:  # a cell the run never reaches must not show the committed values
+        if cell.cell_type == "code":
+            cell.outputs = []
     where = next((i for i, c in enumerate(nb.cells)
                   if "parameters" in c.metadata.get("tags", [])), None)
     if where is None:
@@ -251,8 +254,10 @@ def cpu_seconds(junit: Path) -> dict[str, float]:
     return totals
 
 
-def render(results: dict, cpu: dict[str, float] | None = None) -> str:
-    """The appendix page (MyST markdown) for ``results``; ``cpu``: seconds per notebook."""
+def render(results: dict, cpu: dict[str, float] | None = None, notes: str = "") -> str:
+    """The appendix page (MyST markdown) for ``results``; ``cpu``: seconds per notebook;
+    ``notes``: the author's reading of the run (what differed and why), put after the
+    device table."""
     env, cpu = results["environment"], cpu or {}
     on_gpu = env["device"].startswith("cuda")
     lines = ["# Appendix: the course on a GPU", "",
@@ -265,6 +270,8 @@ def render(results: dict, cpu: dict[str, float] | None = None) -> str:
     for key in ("device", "torch", "torch_cuda", "tensorflow", "keras", "keras_backend",
                 "python", "cpu_count", "platform"):
         lines.append(f"| {key} | {env.get(key)} |")
+    if notes:
+        lines += ["", notes.strip()]
     counts = results.get("cuda_tests", {}).get("counts", {})
     lines += ["", "## Device tests", "",
               f"`{' '.join(results.get('cuda_tests', {}).get('files', CUDA_TESTS))}`: "
@@ -291,6 +298,11 @@ def _notebook_table(rows: list[dict], cpu: dict[str, float], on_gpu: bool) -> li
              f"{passed} of {len(rows)} notebooks passed every cell. Checked cells "
              f"(`# NBVAL_CHECK_OUTPUT`) that reproduced the committed CPU output: "
              f"{agree} of {checked}.", "",
+             f"{device} s: wall time of one pytest process per notebook, Python, pytest and "
+             "kernel start-up included, with other notebooks running beside it. CPU s: the "
+             "notebook's cells summed from `make test`'s JUnit file (2 cores, 2 workers, "
+             "kernel start-up excluded). They show where a notebook's time goes, not a "
+             "clean speed-up.", "",
              f"| notebook | result | cells failed | checked cells agreeing | {device} s "
              "| CPU s (make test) | causes |", "|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
@@ -310,10 +322,20 @@ def _scaled_table(rows: list[dict]) -> list[str]:
              "| notebook | parameters | result | seconds | glued values |",
              "|---|---|---|---:|---|"]
     for r in rows:
-        glued = "; ".join(f"{k} = {v}" for k, v in sorted((r.get("glued") or {}).items()))
+        values = r.get("glued") or {} if r["status"] == "pass" else {}
+        glued = "; ".join(f"{k} = {_short(v)}" for k, v in sorted(values.items()))
         lines.append(f"| `{r['notebook']}` | `{r.get('parameters')}` | {r['status']} | "
                      f"{r.get('seconds', '')} | {glued} |")
     return lines
+
+
+def _short(text) -> str:
+    """A glued value's text with floats to 4 significant digits."""
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return str(text)
+    return str(text) if number.is_integer() else f"{number:.4g}"
 
 
 def main(argv: list[str]) -> None:
@@ -329,6 +351,8 @@ def main(argv: list[str]) -> None:
     render_parser.add_argument("results", type=Path)
     render_parser.add_argument("--cpu-junit", type=Path, default=None)
     render_parser.add_argument("--page", type=Path, required=True)
+    render_parser.add_argument("--notes", type=Path, default=None,
+                               help="markdown with the reading of the run")
     args = parser.parse_args(argv)
     if args.command == "run":
         selected = args.notebooks or notebooks()
@@ -339,7 +363,8 @@ def main(argv: list[str]) -> None:
     else:
         results = json.loads(args.results.read_text())
         cpu = cpu_seconds(args.cpu_junit) if args.cpu_junit else None
-        args.page.write_text(render(results, cpu))
+        notes = args.notes.read_text() if args.notes else ""
+        args.page.write_text(render(results, cpu, notes))
 
 
 if __name__ == "__main__":
