@@ -1,4 +1,4 @@
-"""Convolution and pooling in numpy, NCHW layout, forward pass only.
+"""Convolution and pooling in numpy, NCHW layout: forward passes, and convolution's backward pass.
 
 Shapes follow the course's letters: N images, C input channels, H x W pixels, F filters of
 KH x KW pixels, output OH x OW. Images are ``(N, C, H, W)`` as in PyTorch; weights are
@@ -13,9 +13,15 @@ not flipped. ``stride``, ``pad`` (zeros on every side) and pooling ``size`` take
 - ``im2col`` / ``conv2d_im2col``: every window as a column, then one matrix product.
 - ``max_pool2d`` / ``avg_pool2d``: pooling without padding (PyTorch's and Keras's default).
 - ``receptive_field``: receptive-field size after each layer of a stack.
+- ``conv_forward`` / ``conv_backward_naive`` / ``conv_backward``: the layer as a forward/backward
+  pair with a cache (``course_lib.layers`` style); the backward pass as loops and as
+  im2col's adjoint ``col2im`` (the layout of ``torch.nn.functional.fold``).
+
+Pooling as forward/backward pairs lives in ``course_lib.pooling``.
 
 Taught in: ch04, 04_2_convolution-arithmetic.ipynb (output size), 04_4_pooling-and-receptive-
-fields.ipynb (pooling, receptive field), 04_5_conv-from-scratch.ipynb (naive and im2col).
+fields.ipynb (pooling, receptive field), 04_5_conv-from-scratch.ipynb (naive and im2col),
+04_7_conv-backward.ipynb (backward pass, col2im).
 """
 
 from __future__ import annotations
@@ -143,6 +149,119 @@ def conv2d_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
     return out.reshape(x.shape[0], n_filters, oh, ow)  # (N, F, OH*OW) -> (N, F, OH, OW)
 
 
+def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, *, stride: Pair = 1,
+                 pad: Pair = 0) -> tuple[np.ndarray, tuple]:
+    """Convolution layer, forward pass with a cache: ``conv2d_im2col`` plus what backward needs.
+
+    Args:
+        x: images (N, C, H, W). w: filters (F, C, KH, KW). b: biases (F,).
+        stride, pad: int or (height, width) pair, as in ``conv2d_naive``.
+
+    Returns:
+        ``out`` (N, F, OH, OW) and ``cache = (x, w, stride, pad, cols)`` with the strides and
+        paddings as pairs and ``cols = im2col(x)`` of shape (N, C*KH*KW, OH*OW).
+
+    Taught in: ch04, 04_7_conv-backward.ipynb
+    """
+    x, w, b = _check_conv_args(x, w, b)
+    stride, pad = _pair(stride, "stride", 1), _pair(pad, "pad", 0)
+    n_filters, _, kh, kw = w.shape
+    cols = im2col(x, (kh, kw), stride=stride, pad=pad)  # (N, C*KH*KW, OH*OW)
+    out = w.reshape(n_filters, -1) @ cols + b.reshape(n_filters, 1)  # (N, F, OH*OW)
+    oh = conv_output_size(x.shape[2], kh, stride=stride[0], pad=pad[0])
+    out = out.reshape(x.shape[0], n_filters, oh, -1)  # (N, F, OH*OW) -> (N, F, OH, OW)
+    return out, (x, w, stride, pad, cols)
+
+
+def conv_backward_naive(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """Backward pass of ``conv_forward`` with loops over (n, f, i, j): the chain rule written out.
+
+    Each output ``out[n, f, i, j]`` used the window ``x_pad[n, :, i*SH:i*SH+KH, j*SW:j*SW+KW]``
+    and the filter ``w[f]``, so it sends ``dout[n, f, i, j] * w[f]`` back to that window and
+    ``dout[n, f, i, j] * window`` to ``w[f]``; overlapping windows add up. Input pixels no
+    window reads (the last rows or columns of a kernel that does not tile the input) get 0.
+
+    Args:
+        dout: upstream gradient dL/dout, shape (N, F, OH, OW).
+        cache: from ``conv_forward``.
+
+    Returns:
+        ``dx`` (N, C, H, W), ``dw`` (F, C, KH, KW), ``db`` (F,).
+
+    Taught in: ch04, 04_7_conv-backward.ipynb
+    """
+    x, w, (sh, sw), (ph, pw), _ = cache
+    dout = _check_dout(dout, x, w, (sh, sw), (ph, pw))
+    _, _, height, width = x.shape
+    _, _, kh, kw = w.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dx_pad = np.zeros(x_pad.shape, dtype=np.result_type(dout, w))
+    dw = np.zeros(w.shape, dtype=np.result_type(dout, x))
+    for n, f, i, j in np.ndindex(*dout.shape):
+        rows, columns = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+        dx_pad[n, :, rows, columns] += dout[n, f, i, j] * w[f]       # (C, KH, KW)
+        dw[f] += dout[n, f, i, j] * x_pad[n, :, rows, columns]       # (C, KH, KW)
+    db = dout.sum(axis=(0, 2, 3))                                     # (N, F, OH, OW) -> (F,)
+    return dx_pad[:, :, ph:ph + height, pw:pw + width], dw, db
+
+
+def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], kernel_size: Pair, *,
+           stride: Pair = 1, pad: Pair = 0) -> np.ndarray:
+    """The adjoint of ``im2col``: add every column back onto the window it came from.
+
+    Where windows overlap, their values add up, so ``col2im(im2col(x))`` is *not* ``x`` (each
+    pixel is multiplied by the number of windows that read it); it is exactly what the backward
+    pass needs: ``dx = col2im(dcols)``. The layout of ``torch.nn.functional.fold``.
+
+    Args:
+        cols: shape (N, C*KH*KW, OH*OW), rows in (C, KH, KW) order as ``im2col`` makes them.
+        x_shape: the shape (N, C, H, W) of the images the columns came from.
+        kernel_size, stride, pad: as given to ``im2col``.
+
+    Returns:
+        An array of shape ``x_shape`` (padding removed).
+
+    Taught in: ch04, 04_7_conv-backward.ipynb
+    """
+    n_images, channels, height, width = (int(size) for size in x_shape)
+    (kh, kw), (sh, sw) = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1)
+    ph, pw = _pair(pad, "pad", 0)
+    oh = conv_output_size(height, kh, stride=sh, pad=ph)
+    ow = conv_output_size(width, kw, stride=sw, pad=pw)
+    cols = np.asarray(cols)
+    if cols.shape != (n_images, channels * kh * kw, oh * ow):
+        raise ValueError(f"cols must have shape {(n_images, channels * kh * kw, oh * ow)} for "
+                         f"x_shape {tuple(x_shape)}; got {cols.shape}")
+    cols = cols.reshape(n_images, channels, kh, kw, oh, ow)  # (N, C*KH*KW, OH*OW) -> 6-D
+    x_pad = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)
+    for u in range(kh):          # one strided slice per kernel tap, as in im2col, but added
+        for v in range(kw):
+            x_pad[:, :, u:u + sh * oh:sh, v:v + sw * ow:sw] += cols[:, :, u, v]
+    return x_pad[:, :, ph:ph + height, pw:pw + width]
+
+
+def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of ``conv_forward`` as matrix products (the fast one).
+
+    With ``Z = W_row @ X_col + b`` per image (``conv2d_im2col``): ``dW_row = sum_n dZ_n X_col_n^T``,
+    ``db = sum of dZ``, ``dX_col = W_row^T dZ``, and ``dx = col2im(dX_col)``.
+
+    Args and returns as ``conv_backward_naive``.
+
+    Taught in: ch04, 04_7_conv-backward.ipynb
+    """
+    x, w, stride, pad, cols = cache
+    dout = _check_dout(dout, x, w, stride, pad)
+    n_images, n_filters = dout.shape[:2]
+    dout_flat = dout.reshape(n_images, n_filters, -1)  # (N, F, OH, OW) -> (N, F, OH*OW)
+    # sum_n (F, OH*OW) @ (OH*OW, C*KH*KW) -> (F, C*KH*KW) -> (F, C, KH, KW)
+    dw = np.tensordot(dout_flat, cols, axes=([0, 2], [0, 2])).reshape(w.shape)
+    dcols = w.reshape(n_filters, -1).T @ dout_flat  # (C*KH*KW, F) @ -> (N, C*KH*KW, OH*OW)
+    dx = col2im(dcols, x.shape, w.shape[2:], stride=stride, pad=pad)
+    return dx, dw, dout.sum(axis=(0, 2, 3))
+
+
 def max_pool2d(x: np.ndarray, *, size: Pair, stride: Pair | None = None) -> np.ndarray:
     """Max pooling: the largest value of each window, channel by channel (no padding).
 
@@ -226,6 +345,16 @@ def _check_images(x) -> np.ndarray:
     if x.dtype.kind not in "biuf":
         raise TypeError(f"x must hold numbers, got dtype {x.dtype}")
     return x
+
+
+def _check_dout(dout, x, w, stride, pad) -> np.ndarray:
+    dout = np.asarray(dout)
+    oh = conv_output_size(x.shape[2], w.shape[2], stride=stride[0], pad=pad[0])
+    ow = conv_output_size(x.shape[3], w.shape[3], stride=stride[1], pad=pad[1])
+    if dout.shape != (x.shape[0], w.shape[0], oh, ow):
+        raise ValueError(f"dout must have the shape of the output, {(x.shape[0], w.shape[0], oh, ow)};"
+                         f" got {dout.shape}")
+    return dout
 
 
 def _check_conv_args(x, w, b):
