@@ -11,7 +11,7 @@ prediction, which is where the backward pass starts. Nothing here mutates its ar
 
 Shapes: N samples, D input features, H hidden units, M outputs, K classes.
 
-Taught in: ch02, 02_1_losses.ipynb (losses), 02_3_backprop.ipynb (layers, the 2-layer net);
+Taught in: ch02, 02_1_losses.ipynb (losses, the hinge loss ``svm_loss``), 02_3_backprop.ipynb (layers, the 2-layer net);
 used in 02_4_autograd-and-training-loop.ipynb and 02_5_vanishing-gradients.ipynb.
 """
 
@@ -189,6 +189,50 @@ def mse_loss(y_hat: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         raise ValueError("y_hat is empty")
     diff = y_hat - y
     return float(np.mean(diff**2)), 2.0 * diff / diff.size
+
+
+def svm_loss(scores: np.ndarray, y: np.ndarray, *,
+             margin: float = 1.0) -> tuple[float, np.ndarray]:
+    """Multiclass SVM (hinge) loss of Weston & Watkins / cs231n, and its gradient.
+
+    ``loss = (1/N) sum_n sum_{k != y_n} max(0, scores[n, k] - scores[n, y_n] + margin)``: every
+    wrong class whose score comes within ``margin`` of the correct one costs the gap. PyTorch's
+    ``nn.MultiMarginLoss(margin=margin)`` also divides each sample's sum by K, so it equals
+    ``loss / K``. The hinge is not differentiable where a term is exactly 0; as PyTorch, the
+    gradient counts only terms that are strictly positive.
+
+    Args:
+        scores: class scores, shape (N, K).
+        y: integer class labels in ``0..K-1``, shape (N,).
+        margin: the required gap between the correct score and each wrong one (> 0).
+
+    Returns:
+        ``loss`` (a float) and ``dscores`` of shape (N, K): +1/N for each wrong class with a
+        positive term, minus (their count)/N for the correct class.
+
+    Taught in: ch02, 02_1_losses.ipynb
+    """
+    scores, y = np.asarray(scores), np.asarray(y)
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        raise ValueError(f"scores must have shape (N, K) with K >= 2; got {scores.shape}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
+    num_samples, num_classes = scores.shape
+    if y.shape != (num_samples,):
+        raise ValueError(f"y must have shape ({num_samples},); got {y.shape}")
+    if num_samples == 0:
+        raise ValueError("scores is empty: the mean loss of no samples is undefined")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}; got {y.min()}..{y.max()}")
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0; got {margin}")
+    rows = np.arange(num_samples)
+    correct = scores[rows, y][:, None]                             # (N, 1)
+    margins = np.maximum(0.0, scores - correct + margin)           # (N, K)
+    margins[rows, y] = 0.0                                         # the correct class is no term
+    active = (margins > 0).astype(margins.dtype)                   # (N, K), 1 where a term counts
+    active[rows, y] = -active.sum(axis=1)                          # the correct score, each time
+    return float(margins.sum() / num_samples), active / num_samples
 
 
 def init_two_layer_params(
