@@ -13,7 +13,7 @@ from course_lib.gradcheck import check_layer_gradients, rel_error
 TOLERANCE = 1e-8  # relative error of every gradient, float64
 # A convolution is linear in x, in w and in b, so centered differences have no truncation error
 # at any step: a larger step than the usual 1e-5 only shrinks the round-off, ~eps * |L| / h.
-LINEAR_STEP = 1e-3
+LINEAR_STEP = 1.0
 BACKWARDS = [conv.conv_backward_naive, conv.conv_backward]
 
 # (N, C, H, W, F, KH, KW, stride, pad): batch of one, non-square images and kernels, pairs,
