@@ -237,7 +237,7 @@ def plot_normalization_axes(*, num_groups: int = 2, axes: Sequence | None = None
         "group": lambda n, c: n == 0 and c < size_c // num_groups,
     }
     if axes is None:
-        fig = plt.figure(figsize=(12, 3.4))
+        fig = plt.figure(figsize=(12.5, 3.2))
         axes = [fig.add_subplot(1, 4, i + 1, projection="3d") for i in range(4)]
     fig = axes[0].figure
     for ax, name in zip(axes, NORMALIZATIONS):
@@ -248,12 +248,13 @@ def plot_normalization_axes(*, num_groups: int = 2, axes: Sequence | None = None
         colors = np.where(filled[..., None], np.array([0.2, 0.45, 0.8, 0.9]),
                           np.array([0.92, 0.92, 0.92, 0.35]))
         ax.voxels(np.ones_like(filled), facecolors=colors, edgecolor=(0, 0, 0, 0.3))
-        ax.set_xlabel("N")
-        ax.set_ylabel("C")
-        ax.set_zlabel("H, W")
         ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+        for label, setter in (("N", ax.set_xlabel), ("C", ax.set_ylabel),
+                              ("HW", ax.set_zlabel)):
+            setter(label, labelpad=-14)
         ax.set_title(f"{name} norm")
         ax.view_init(elev=20, azim=-60)
+    fig.subplots_adjust(left=0.0, right=0.96, bottom=0.02, top=0.92, wspace=0.12)
     return fig
 
 
