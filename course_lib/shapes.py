@@ -5,7 +5,9 @@ background. Two disjoint groups of classes make a *source* task (pretraining, Ch
 *target* task (transfer learning, Chapter 8); the background style is a second knob that changes
 the domain (``"plain"`` vs ``"noise"``, ``"stripes"``, ``"checker"``).
 
-- ``render_shape``: one image as an (H, W, 3) uint8 array.
+- ``render_shape``: one image as an (H, W, 3) uint8 array; ``render_shape_with_mask`` the same
+  image with the shape's pixel coverage; ``draw_shape_mask`` / ``draw_background`` the drawing
+  primitives the multi-object scenes of ``course_lib.scenes`` are built from.
 - ``make_shapes``: a labelled data set as numpy arrays (NHWC uint8, int64 labels).
 - ``write_image_folder`` / ``make_shapes_folder``: the same written to disk as PNG or JPEG files
   in ``root/<split>/<class>/`` folders, the layout that ``torchvision.datasets.ImageFolder`` and
@@ -33,6 +35,7 @@ TARGET_CLASSES = SHAPES[10:]  # the transfer task of Chapter 8: shapes the sourc
 BACKGROUNDS = ("plain", "noise", "stripes", "checker")
 IMAGE_FORMATS = ("png", "jpeg")
 _SUPERSAMPLE = 4  # draw at 4x and downsample: smooth (anti-aliased) edges
+SUPERSAMPLE = _SUPERSAMPLE  # the same, for modules that draw with the public functions below
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,84 @@ def render_shape(
     _draw(ImageDraw.Draw(mask), name, centre, radius, angle)
     canvas.paste(Image.new("RGB", (big, big), shape_colour), mask=mask)
     return np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
+
+
+def render_shape_with_mask(
+    name: str, *, size: int = 32, background: str = "plain", rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``render_shape`` that also says where the shape is.
+
+    Draws exactly what ``render_shape`` draws from the same ``rng`` state (same pixels, same
+    random numbers used), so data sets built with it match ``make_shapes`` image for image.
+
+    Returns:
+        ``(image, coverage)``: the (size, size, 3) uint8 image and a (size, size) float64
+        array, the fraction of each pixel the shape covers (0 outside, 1 inside, in between on
+        its anti-aliased edge).
+
+    Taught in: ch09 (planned), single-object localization (``course_lib.scenes``).
+    """
+    from PIL import Image, ImageDraw
+
+    _check_choice(name, SHAPES, "name")
+    _check_choice(background, BACKGROUNDS, "background")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
+        raise ValueError(f"size must be an int >= 8, got {size!r}")
+    big = size * _SUPERSAMPLE
+    back_colour, shape_colour = _colours(rng)
+    canvas = Image.fromarray(_background(background, big, back_colour, rng))
+    radius = big * rng.uniform(0.22, 0.36)
+    centre = big / 2 + rng.uniform(-1, 1, size=2) * (big / 2 - radius * 1.05)
+    angle = rng.uniform(0, 2 * np.pi)
+    mask = Image.new("L", (big, big), 0)
+    _draw(ImageDraw.Draw(mask), name, centre, radius, angle)
+    canvas.paste(Image.new("RGB", (big, big), shape_colour), mask=mask)
+    image = np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
+    return image, downsample_mask(np.asarray(mask) > 0, _SUPERSAMPLE)
+
+
+def draw_shape_mask(name: str, *, size: int, centre: Sequence[float], radius: float,
+                    angle: float) -> np.ndarray:
+    """The binary (size, size) mask of one shape, drawn as ``render_shape`` draws it.
+
+    Args:
+        name: one of ``SHAPES``.
+        size: canvas height = width in pixels (draw at ``SUPERSAMPLE`` times the image size
+            and ``downsample_mask`` it for smooth edges).
+        centre: ``(x, y)`` in pixels; radius: in pixels; angle: rotation in radians.
+
+    Taught in: ch09 (planned), multi-object scenes (``course_lib.scenes``).
+    """
+    from PIL import Image, ImageDraw
+
+    _check_choice(name, SHAPES, "name")
+    mask = Image.new("L", (int(size), int(size)), 0)
+    _draw(ImageDraw.Draw(mask), name, tuple(float(c) for c in centre), float(radius),
+          float(angle))
+    return np.asarray(mask) > 0
+
+
+def draw_background(style: str, size: int, colour: Sequence[int],
+                    rng: np.random.Generator) -> np.ndarray:
+    """A (size, size, 3) uint8 background of one of ``BACKGROUNDS`` in ``colour`` (RGB).
+
+    ``size`` is the drawing size, ``SUPERSAMPLE`` times the image size (the ``"noise"``
+    texture comes in blocks of ``SUPERSAMPLE`` pixels, one per final pixel).
+
+    Taught in: ch09 (planned), multi-object scenes (``course_lib.scenes``).
+    """
+    _check_choice(style, BACKGROUNDS, "background")
+    return _background(style, int(size), tuple(int(c) for c in colour), rng)
+
+
+def downsample_mask(mask: np.ndarray, factor: int) -> np.ndarray:
+    """(H*factor, W*factor) bool -> (H, W) float64: the fraction of each block that is True.
+
+    Taught in: ch09 (planned), masks of anti-aliased shapes (``course_lib.scenes``).
+    """
+    mask = np.asarray(mask, dtype=np.float64)
+    height, width = mask.shape[0] // factor, mask.shape[1] // factor
+    return mask.reshape(height, factor, width, factor).mean(axis=(1, 3))
 
 
 def make_shapes(
