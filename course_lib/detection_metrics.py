@@ -209,7 +209,12 @@ def _pool_class(images, label, thresholds, max_detections, iou_type):
             continue
         key = "masks" if iou_type == "segm" else "boxes"
         found, wanted = prediction[key][pred][order], target[key][true]
-        iou = pairwise_mask_iou(found, wanted) if iou_type == "segm" else box_iou(found, wanted)
+        if not true.any():
+            iou = np.zeros((len(order), 0))
+        elif iou_type == "segm":
+            iou = pairwise_mask_iou(found, wanted)
+        else:
+            iou = box_iou(found, wanted)
         image_scores = prediction["scores"][pred][order]
         scores.append(image_scores)
         flags.append([match_detections(iou, image_scores, t) for t in thresholds])

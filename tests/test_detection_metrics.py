@@ -180,6 +180,66 @@ def test_evaluate_detections_matches_pycocotools(seed, num_images, num_classes):
     assert result["map"] == pytest.approx(np.nanmean(want))
 
 
+def test_evaluate_detections_without_predictions_or_truth():
+    targets = [{"boxes": [[0, 0, 4, 4]], "labels": [0]}, {"boxes": np.zeros((0, 4)),
+                                                          "labels": []}]
+    nothing = [{"boxes": np.zeros((0, 4)), "scores": [], "labels": []}] * 2
+    assert D.evaluate_detections(nothing, targets)["map"] == 0.0
+    wrong_image = [nothing[0], {"boxes": [[0, 0, 4, 4]], "scores": [0.5], "labels": [0]}]
+    assert D.evaluate_detections(wrong_image, targets)["map"] == 0.0
+    assert np.isnan(D.evaluate_detections(nothing[:1], targets[1:])["map"])
+
+
+def boxes_to_masks(boxes, size=64):
+    """(n, 4) integer xyxy boxes -> (n, size, size) bool masks filling them."""
+    masks = np.zeros((len(boxes), size, size), dtype=bool)
+    for mask, (x0, y0, x1, y1) in zip(masks, np.asarray(boxes, dtype=int)):
+        mask[y0:y1, x0:x1] = True
+    return masks
+
+
+def test_segm_evaluation_matches_pycocotools(rng):
+    mask_utils = pytest.importorskip("pycocotools.mask")
+    predictions, targets = random_detection_set(rng, num_images=8, num_classes=3, size=60.0)
+    for entry in predictions + targets:
+        entry["boxes"] = np.clip(np.round(entry["boxes"]), 0, 64)
+        entry["masks"] = boxes_to_masks(entry["boxes"])
+        # a hole in every other mask, so mask IoU differs from box IoU
+        entry["masks"][::2, 10:30, 10:30] = False
+    keep = [np.array([m.any() for m in p["masks"]], dtype=bool) for p in predictions]
+    predictions = [{k: v[ok] for k, v in p.items()} for p, ok in zip(predictions, keep)]
+    result = D.evaluate_detections(predictions, targets, iou_type="segm")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, annotations, results = [], [], []
+    encode = lambda m: mask_utils.encode(np.asfortranarray(m, np.uint8))
+    for image_id, (pred, true) in enumerate(zip(predictions, targets), start=1):
+        images.append({"id": image_id, "height": 64, "width": 64})
+        for mask, label in zip(true["masks"], true["labels"]):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                "category_id": int(label), "segmentation": encode(mask),
+                                "area": float(mask.sum()), "iscrowd": 0})
+        for mask, score, label in zip(pred["masks"], pred["scores"], pred["labels"]):
+            results.append({"image_id": image_id, "category_id": int(label),
+                            "segmentation": encode(mask), "score": float(score)})
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = {"images": images, "annotations": annotations,
+                         "categories": [{"id": k} for k in range(3)]}
+        truth.createIndex()
+        evaluation = COCOeval(truth, truth.loadRes(results), "segm")
+        evaluation.evaluate()
+        evaluation.accumulate()
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]
+    want = precision.mean(axis=1)
+    want[(precision < 0).any(axis=1)] = np.nan
+    got = np.full((10, 3), np.nan)
+    got[:, result["classes"]] = result["ap"]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True)
+    assert result["map"] != D.evaluate_detections(predictions, targets)["map"]
+
+
 def test_evaluate_detections_matches_torchmetrics():
     pytest.importorskip("pycocotools")
     torch = pytest.importorskip("torch")
