@@ -47,7 +47,8 @@ def mask_iou(mask1, mask2, *, empty: float = 0.0) -> float:
 def dice(mask1, mask2, *, empty: float = 0.0) -> float:
     r"""Dice coefficient (F1 score of the pixels) of two binary masks of the same shape.
 
-    .. math:: \mathrm{Dice} = \frac{2|A \cap B|}{|A| + |B|} = \frac{2\,\mathrm{IoU}}{1 + \mathrm{IoU}}
+    .. math::
+        \mathrm{Dice} = \frac{2|A \cap B|}{|A| + |B|} = \frac{2\,\mathrm{IoU}}{1 + \mathrm{IoU}}
 
     Dice is a monotone function of IoU, so both rank predictions the same way; Dice is the
     larger number (0.5 IoU is 0.67 Dice). ``empty``: as in ``mask_iou``.
