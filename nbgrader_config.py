@@ -23,6 +23,38 @@ c.CourseDirectory.release_directory = "release"
 # never ends is interrupted and its cell gets an error output (and 0 points).
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
+c.SandboxedExecute.timeout = 60
+c.SandboxedExecute.call_timeout = 60
+
+# Two processes (course_grading.twoprocess): the submission's cells run in a student kernel
+# inside a bubblewrap sandbox (no solutions/, gradebook.db or other submissions, no network,
+# limits on memory, processes and CPU time); the test cells run in a separate grader kernel
+# that fetches the student's results as data. Where no sandbox can start, autograde refuses;
+# c.SandboxedExecute.allow_unsandboxed = True grades anyway (UNSAFE, see course_grading/README.md).
+c.Autograde.autograde_preprocessors = [
+    "course_grading.twoprocess.SandboxedExecute",  # in place of nbgrader's Execute
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# course_lib modules that hold an assignment's reference answers: while that assignment is
+# graded, importing them in the student kernel fails with a clear message (files that do not
+# exist are ignored). Chapter 8's notebook uses course_lib.transfer and .blocks itself.
+# Tests of these assignments still hold student PyTorch modules and Keras models, which the
+# grader cannot rebuild from data yet: their cells all run in the sandboxed student kernel.
+c.SandboxedExecute.single_kernel = ["04_cnn_blocks", "05_training_cnns", "07_architectures",
+                                    "08_transfer_learning"]
+c.SandboxedExecute.answer_modules = {
+    "01_perceptrons": ["course_lib/activations.py", "course_lib/layers.py"],
+    "02_backprop": ["course_lib/layers.py", "course_lib/gradcheck.py", "course_lib/losses.py"],
+    "03_optimizers": ["course_lib/optim.py"],
+    "04_cnn_blocks": ["course_lib/conv.py", "course_lib/pooling.py", "course_lib/numpy_cnn.py"],
+    "06_regularization": ["course_lib/regularization.py", "course_lib/initialization.py",
+                          "course_lib/optim.py", "course_lib/normalization.py"],
+}
 
 # Re-insert grade (test) cells a student deleted, from the gradebook.
 c.OverwriteCells.add_missing_cells = True

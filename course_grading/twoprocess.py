@@ -20,10 +20,14 @@ student kernel is an ordinary kernel, and the tests still run in the grader.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -35,7 +39,7 @@ from nbclient.exceptions import DeadKernelError
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Dict, Integer, List, Unicode
 
-from course_grading import harness, sandbox
+from course_grading import harness, sandbox, static
 
 GRADER_PRELUDE = '''
 from pathlib import Path as _Path
@@ -43,12 +47,12 @@ from jupyter_client import BlockingKernelClient as _Client
 from course_grading import harness as _harness
 _student_client = _Client(connection_file={connection_file!r})
 _student_client.load_connection_file()
-_student_client.start_channels()
-_student = _harness.StudentKernel(
-    _student_client, _Path({scratch!r}), timeout={call_timeout},
-    interrupt=lambda: _harness.interrupt_by_message(_student_client))
+_student_client.start_channels(iopub=False)
+_student = _harness.StudentKernel(_student_client, _Path({scratch!r}), timeout={call_timeout})
+_student.install()
 _injected = set()
-{instructor_imports}
+from course_grading import testing as _testing
+_testing.start_grading({sources_file!r})
 '''
 
 
@@ -60,20 +64,46 @@ KERNEL_STOPPED = {
                   "and the ones after it were not run"]}
 
 
-def instructor_setup_sources(resources) -> list[str]:
-    """The source of the instructor's code cells that are not answers, from the gradebook.
+GRADER_CELL = re.compile(r"-(setup|test-helpers|oracle)(-[\w-]*)?$|-(helpers|import)$")
 
-    Their imports run in the grader (``harness.import_statements``): the libraries and test
-    helpers a test uses are the grader's, whatever the submission's own cells say.
+
+def runs_in_grader(grade_id: str | None) -> bool:
+    """Instructor cells that also run in the grader: setup (imports, data), test helpers and
+    oracles, named ``*-setup*``, ``*-test-helpers*``, ``*-oracle``, ``*-helpers``, ``*-import``.
+
+    The grader runs its own copy of them, from the gradebook, before the first test: what
+    they define is the grader's, whatever the submission does with the same names.
     """
+    return bool(grade_id) and GRADER_CELL.search(grade_id) is not None
+
+
+def instructor_cells(resources, order: list[str]) -> list[tuple[str, str]]:
+    """``(grade_id, source)`` of the instructor's code cells that are not answers, from the
+    gradebook, in the order of ``order`` (the submission's grade ids; others last)."""
     from nbgrader.api import Gradebook
 
     meta = resources["nbgrader"]
     with Gradebook(meta["db_url"]) as gradebook:
         notebook = gradebook.find_notebook(meta["notebook"], meta["assignment"])
         answers = {cell.name for cell in notebook.solution_cells}
-        return [cell.source for cell in notebook.source_cells
-                if cell.cell_type == "code" and cell.name not in answers]
+        cells = [(cell.name, cell.source) for cell in notebook.source_cells
+                 if cell.cell_type == "code" and cell.name not in answers]
+    position = {grade_id: index for index, grade_id in enumerate(order)}
+    return sorted(cells, key=lambda cell: position.get(cell[0], len(position)))
+
+
+def grader_setup_code(cells: list[tuple[str, str]]) -> tuple[str, set[str]]:
+    """The code the grader runs before the first test, and the names its helpers read.
+
+    All instructor imports first (``harness.import_statements``), then the full source of
+    the cells :func:`runs_in_grader` selects. The names those helpers read but do not define
+    (a helper that calls the student's function) are fetched for every test.
+    """
+    sources = [static.python_source(source) for _, source in cells]
+    chosen = [static.python_source(source) for grade_id, source in cells
+              if runs_in_grader(grade_id)]
+    helper_names = set().union(*(harness.free_names(source) for source in chosen))
+    return "\n".join([harness.import_statements(sources), *chosen]), helper_names
 
 
 def is_test_cell(cell) -> bool:
@@ -99,12 +129,20 @@ class SandboxedExecute(Preprocessor):
     answer_modules = Dict(default_value={}, help=(
         "assignment -> course_lib files holding its reference answers; replaced by an "
         "ImportError in the student kernel while that assignment is graded")).tag(config=True)
+    single_kernel = List(Unicode(), [], help=(
+        "assignments whose tests still use student objects the grader cannot hold (PyTorch "
+        "modules, Keras models): all their cells run in the sandboxed student kernel, as in "
+        "nbgrader's Execute. Sandboxed, but a cell of the submission can reach their tests."
+    )).tag(config=True)
     memory_bytes = Integer(8 * 1024**3).tag(config=True)
     cpu_seconds = Integer(900).tag(config=True)
     max_processes = Integer(512).tag(config=True)
 
     def preprocess(self, nb, resources):
         scratch = Path(tempfile.mkdtemp(prefix="course-student-"))
+        # The grader's own folder (its working directory, on its sys.path): the student kernel
+        # can write to scratch, so a module planted there must never be importable here.
+        private = Path(tempfile.mkdtemp(prefix="course-grader-"))
         student_km, student_kc, runtime_dir = self._start_student_kernel(resources, scratch)
         student = NotebookClient(nb, km=student_km, timeout=self.timeout,
                                  allow_errors=True, interrupt_on_timeout=True,
@@ -117,29 +155,52 @@ class SandboxedExecute(Preprocessor):
         grader = NotebookClient(nb, kernel_name="python3", timeout=self.timeout,
                                 allow_errors=True, interrupt_on_timeout=True,
                                 record_timing=False,
-                                resources={"metadata": {"path": str(scratch)}})
+                                resources={"metadata": {"path": str(private)}})
+        sources_file = private / "submission-cells.json"
+        sources_file.write_text(json.dumps([
+            [cell.metadata.get("nbgrader", {}).get("grade_id") or f"added-{index}",
+             cell.source] for index, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and not is_test_cell(cell)]))
+        order = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells]
+        single = resources.get("nbgrader", {}).get("assignment") in self.single_kernel
+        if single:
+            self.log.warning("%s: tests run in the sandboxed student kernel (single_kernel)",
+                             resources["nbgrader"]["assignment"])
+        setup_code, helper_names = grader_setup_code(instructor_cells(resources, order))
+        # What any test cell reads: a helper one test defines may be called by a later one.
+        test_names = set().union(*(harness.free_names(static.python_source(cell.source))
+                                   for cell in nb.cells if is_test_cell(cell)))
         try:
-            with grader.setup_kernel(env=self._grader_env()):
-                harness.StudentKernel(student_kc, scratch, timeout=self.call_timeout).install()
-                self._run_silently(grader, GRADER_PRELUDE.format(
-                    connection_file=student_km.connection_file, scratch=str(scratch),
-                    call_timeout=self.call_timeout,
-                    instructor_imports=harness.import_statements(
-                        instructor_setup_sources(resources))), fail=True)
+            with (contextlib.nullcontext() if single
+                  else grader.setup_kernel(env=self._grader_env())):
+                if not single:
+                    self._run_silently(grader, GRADER_PRELUDE.format(
+                        connection_file=student_km.connection_file, scratch=str(scratch),
+                        call_timeout=self.call_timeout, sources_file=str(sources_file)),
+                        fail=True)
+                grader_ready = False
                 student_alive = True
                 for index, cell in enumerate(nb.cells):
                     if cell.cell_type != "code":
                         continue
+                    started = time.perf_counter()
                     if not student_alive:
                         cell.outputs = [nbformat.from_dict(KERNEL_STOPPED)]
-                    elif is_test_cell(cell):
-                        names = sorted(harness.free_names(cell.source))
+                    elif is_test_cell(cell) and not single:
+                        if not grader_ready:  # after the setup cells ran in the student's
+                            self._run_silently(grader, setup_code, fail=True)
+                            grader_ready = True
+                        names = sorted(test_names | helper_names)
                         self._run_silently(grader, "_harness.inject(_student, "
                                            f"{names!r}, globals(), _injected)", cell)
                         grader.execute_cell(cell, index)
                     else:
                         student_alive = self._run_student_cell(student, cell, index)
+                    self.log.debug("cell %s (%s): %.2f s", index, cell.metadata.get(
+                        "nbgrader", {}).get("grade_id", "added"),
+                        time.perf_counter() - started)
         finally:
+            shutil.rmtree(private, ignore_errors=True)
             student.kc.stop_channels()
             student_kc.stop_channels()
             student_km.shutdown_kernel(now=True)
@@ -185,13 +246,16 @@ class SandboxedExecute(Preprocessor):
 
         course_root, library = Path.cwd(), Path(course_lib.__file__).resolve().parent
         assignment = resources.get("nbgrader", {}).get("assignment", "")
-        visible = [library, Path(sys.prefix), *(Path(p) for p in self.visible_paths)]
+        # course_grading holds no answers; its testing helpers run in setup cells there too.
+        grading = Path(harness.__file__).resolve().parent
+        visible = [library, grading, Path(sys.prefix), *(Path(p) for p in self.visible_paths)]
         policy = sandbox.SandboxPolicy(
             hidden_roots=(course_root, library.parent), scratch=scratch, visible=tuple(visible),
             blocked_modules={library.parent / path: (
                 f"{path} is not available while {assignment} is graded: it holds that "
                 "assignment's reference answers; write the code yourself")
-                for path in self.answer_modules.get(assignment, [])},
+                for path in self.answer_modules.get(assignment, [])
+                if (library.parent / path).is_file()},
             memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds,
             max_processes=self.max_processes)
         try:

@@ -39,8 +39,10 @@ class WireError(ValueError):
 class Handle:
     """A reference to an object that stays on the other side (``id`` only)."""
 
-    def __init__(self, handle_id: int, type_name: str = "", *, callable_: bool = False):
+    def __init__(self, handle_id: int, type_name: str = "", *, callable_: bool = False,
+                 iterator: bool = False):
         self.id, self.type_name, self.callable = int(handle_id), str(type_name), callable_
+        self.iterator = iterator
 
     def __repr__(self) -> str:
         return f"<remote {self.type_name or 'object'} #{self.id}>"
@@ -93,7 +95,7 @@ def _encode(value, blobs, handle_for, depth):
                                    for k, v in value.items()]}
     if isinstance(value, Handle):
         return {"t": "handle", "id": value.id, "type": value.type_name,
-                "callable": value.callable}
+                "callable": value.callable, "iterator": value.iterator}
     if isinstance(value, RemoteError):
         return {"t": "error", "type": value.type_name, "message": value.message}
     is_numpy_scalar = isinstance(value, np.generic) and type(value).__module__ == "numpy"
@@ -203,7 +205,8 @@ def _decode(node, blobs, depth):
             and tensor.is_floating_point() else tensor
     if tag == "handle":
         return Handle(int(node["id"]), _string(node.get("type", "")),
-                      callable_=node.get("callable") is True)
+                      callable_=node.get("callable") is True,
+                      iterator=node.get("iterator") is True)
     if tag == "error":
         return RemoteError(_string(node.get("type", "Exception")),
                            _string(node.get("message", "")))

@@ -9,7 +9,7 @@ from course_grading import harness
 
 pytestmark = pytest.mark.slow
 
-STUDENT_CODE = '''
+STUDENT_CODE = r'''
 import numpy as np
 
 def scale(x, factor=2.0):
@@ -49,6 +49,44 @@ def forever():
         pass
 
 TABLE = {"w": np.ones((2, 2), dtype=np.float32), "name": "digits"}
+
+def numerical_slope(f, x, h=1e-6):
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+def scale_in_place(x, state):
+    x *= 3
+    state["steps"] = state.get("steps", 0) + 1
+    state["m"] += 1.0
+    return None
+
+def run_optimizer(optimizer, w, steps):
+    for _ in range(steps):
+        w = optimizer.step(w, 2 * w)
+    return w, optimizer.lr
+
+def cut_the_channel():
+    import gc, socket
+    for sock in gc.get_objects():
+        if isinstance(sock, socket.socket) and sock.family == socket.AF_UNIX \
+                and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+def send_garbage():
+    import gc, io
+    for stream in gc.get_objects():
+        if isinstance(stream, io.BufferedRWPair):
+            try:
+                stream.write(b"11\n{not json!}")
+                stream.flush()
+            except OSError:
+                pass
+    return 1
+
+def calls_back_badly(f):
+    return f("not a number")
 '''
 
 
@@ -58,7 +96,7 @@ def student(sandboxed_kernel):
     kernel = harness.StudentKernel(client, scratch, timeout=5,
                                    interrupt=manager.interrupt_kernel)
     kernel.install()
-    kernel._run(STUDENT_CODE)
+    kernel._execute(STUDENT_CODE)
     return kernel
 
 
@@ -110,11 +148,68 @@ def test_a_call_that_never_returns_times_out_and_the_kernel_recovers(student):
 
 
 def test_a_broken_channel_fails_the_submission_not_the_grader(student):
-    student._run("_saved, _course_serve = _course_serve, (lambda *a: None)")
-    with pytest.raises(harness.StudentKernelError, match="did not answer"):
-        names(student, "picky")
-    student._run("_course_serve = _saved")
+    """A student function that cuts the grading connection: its own call fails with a
+    grading error (not a crash of the grader), and the next request connects afresh."""
+    cutter = names(student, "cut_the_channel")["cut_the_channel"]
+    with pytest.raises(harness.StudentKernelError, match="closed|broke|failed"):
+        cutter()
     assert names(student, "picky")["picky"](2) == 2
+
+
+def test_a_reply_that_is_not_data_is_refused(student):
+    liar = names(student, "send_garbage")["send_garbage"]
+    with pytest.raises(harness.StudentKernelError, match="not data|broke"):
+        liar()
+    assert names(student, "picky")["picky"](3) == 3
+
+
+def test_grader_functions_passed_in_run_here_on_data(student):
+    found = names(student, "numerical_slope", "calls_back_badly")
+    slope, bad = found["numerical_slope"], found["calls_back_badly"]
+    seen = []
+
+    def f(v):
+        seen.append(type(v))
+        return v**3
+
+    assert abs(slope(f, 2.0) - 12.0) < 1e-4
+    assert seen and all(kind is float for kind in seen)  # data came over, not objects
+
+    def needs_number(v):
+        return v + 1.0
+
+    with pytest.raises(TypeError):  # the grader function's error reached the student code
+        bad(needs_number)
+
+
+def test_grader_objects_passed_in_answer_attribute_reads_and_method_calls(student):
+    run = names(student, "run_optimizer")["run_optimizer"]
+
+    class Recorder:
+        lr = 0.25
+
+        def __init__(self):
+            self.seen = []
+
+        def step(self, w, dw):
+            self.seen.append(np.array(dw))
+            return w - self.lr * dw
+
+    recorder = Recorder()
+    w, lr = run(recorder, np.array([1.0, -2.0]), 3)
+    np.testing.assert_allclose(w, np.array([1.0, -2.0]) * 0.5**3)
+    assert lr == 0.25 and len(recorder.seen) == 3
+
+
+def test_in_place_changes_to_arguments_are_mirrored_here(student):
+    scale_in_place = names(student, "scale_in_place")["scale_in_place"]
+    x, state = np.arange(3.0), {"m": np.zeros(2)}
+    m = state["m"]
+    assert scale_in_place(x, state) is None
+    np.testing.assert_array_equal(x, [0.0, 3.0, 6.0])
+    assert state["steps"] == 1
+    assert state["m"] is m  # changed in place, as the student code did
+    np.testing.assert_array_equal(m, [1.0, 1.0])
 
 
 def test_import_statements_collects_the_instructors_imports_once():

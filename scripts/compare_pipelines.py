@@ -1,0 +1,131 @@
+"""Grade each assignment with the sandboxed two-process pipeline and with nbgrader's own, side
+by side, in one run: scores and ``nbgrader autograde`` wall time per notebook.
+
+    python scripts/compare_pipelines.py [ASSIGNMENT ...] [--json OUT] [--show-failures]
+
+For each assignment a scratch course is built from the repository's ``nbgrader_config.py``
+(as ``tests/test_grading.py`` does), the instructor notebook and the blank student copy are
+submitted, and each pipeline autogrades the instructor's submission alone (timed) and then
+the blank one. ``--show-failures`` prints the error of every test cell that lost points, which
+is how a test cell written for the single-kernel pipeline is found and ported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from course_grading.release import REPO_ROOT, SOLUTIONS_DIR, assignments, run_nbgrader  # noqa: E402
+
+# nbgrader 0.9.6's own autograde pipeline (its default ``autograde_preprocessors``).
+SINGLE_KERNEL = '''
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+'''
+PIPELINES = {"two-process": "", "single-kernel": SINGLE_KERNEL}
+
+
+def build_course(root: Path, assignment: str, extra_config: str) -> list[str]:
+    """A scratch course with the instructor and blank submissions; its notebook names."""
+    (root / "nbgrader_config.py").write_text(
+        (REPO_ROOT / "nbgrader_config.py").read_text() + extra_config)
+    shutil.copytree(SOLUTIONS_DIR / assignment, root / "solutions" / assignment)
+    done = run_nbgrader(["generate_assignment", assignment, "--force"], root)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    names = sorted(p.stem for p in (root / "solutions" / assignment).glob("*.ipynb"))
+    for student, folder in (("instructor", "solutions"), ("blank", "release")):
+        target = root / "submitted" / student / assignment
+        target.mkdir(parents=True)
+        for name in names:
+            shutil.copy(root / folder / assignment / f"{name}.ipynb", target)
+    return names
+
+
+def code_scores(root: Path, assignment: str, student: str, notebook: str) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        submitted = gradebook.find_submission_notebook(notebook, assignment, student)
+        return {g.name: (g.auto_score, g.max_score) for g in submitted.grades
+                if g.cell_type == "code"}
+
+
+def failures(root: Path, assignment: str, student: str, notebook: str, lost) -> list[str]:
+    path = root / "autograded" / student / assignment / f"{notebook}.ipynb"
+    lines = []
+    for cell in nbformat.read(path, 4).cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in lost:
+            for out in cell.get("outputs", []):
+                if out.output_type == "error":
+                    lines.append(f"  {grade_id}: {out.ename}: {out.evalue[:300]}")
+    return lines
+
+
+def compare(assignment: str, show_failures: bool) -> list[dict]:
+    rows = []
+    for pipeline, extra in PIPELINES.items():
+        with tempfile.TemporaryDirectory(prefix=f"compare-{assignment}-") as scratch:
+            root = Path(scratch)
+            notebooks = build_course(root, assignment, extra)
+            scores, seconds = {}, {}
+            for student in ("instructor", "blank"):
+                start = time.perf_counter()
+                done = run_nbgrader(["autograde", assignment, "--student", student,
+                                     "--force"], root)
+                seconds[student] = time.perf_counter() - start
+                if done.returncode != 0:
+                    print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
+            for notebook in notebooks:
+                instructor = code_scores(root, assignment, "instructor", notebook)
+                blank = code_scores(root, assignment, "blank", notebook)
+                lost = {g for g, (s, top) in instructor.items() if s != top}
+                if show_failures and lost:
+                    print(f"{pipeline} {assignment}/{notebook} instructor lost:",
+                          *failures(root, assignment, "instructor", notebook, lost),
+                          sep="\n")
+                rows.append({
+                    "assignment": assignment, "notebook": notebook, "pipeline": pipeline,
+                    "instructor": sum(s for s, _ in instructor.values()),
+                    "max": sum(top for _, top in instructor.values()),
+                    "blank": sum(s for s, _ in blank.values()),
+                    "seconds": round(seconds["instructor"] / len(notebooks), 1)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("assignments", nargs="*")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--show-failures", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    for assignment in args.assignments or assignments():
+        rows += compare(assignment, args.show_failures)
+    print("| assignment | pipeline | instructor | blank | autograde s (instructor) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['notebook']} | {r['pipeline']} | {r['instructor']:g} / {r['max']:g} "
+              f"| {r['blank']:g} | {r['seconds']} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
