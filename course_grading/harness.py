@@ -263,6 +263,9 @@ class StudentKernel:
         except StudentKernelError:
             self._drop_connection()
             raise
+        except BaseException:  # e.g. the grader cell interrupted on its own time limit
+            self._stop_running_call()
+            raise
         if type(reply) is not dict or not ({"ok", "error"} & set(reply)) \
                 or not set(reply) <= {"ok", "after", "error"}:
             self._drop_connection()

@@ -12,7 +12,9 @@ One module per concept, imported by the chapters instead of helpers pasted into 
 - ``course_lib.layers`` / ``course_lib.gradcheck`` - numpy forward/backward layers; numerical
   gradients and relative errors.
 - ``course_lib.landscape`` - loss surfaces and gradient-descent paths.
-- ``course_lib.conv`` - numpy convolution and pooling (naive and im2col), receptive fields.
+- ``course_lib.conv`` / ``course_lib.pooling`` - numpy convolution (naive and im2col, forward
+  and backward), max and average pooling forward and backward, receptive fields;
+  ``course_lib.numpy_cnn`` - a small CNN in pure numpy and its PyTorch twin.
 - ``course_lib.feature_maps`` / ``course_lib.summary`` - feature-map and kernel figures; a
   per-layer shape and parameter table for PyTorch models.
 - ``course_lib.optim`` / ``course_lib.surfaces`` - numpy update rules; 2-D test surfaces.
@@ -20,12 +22,16 @@ One module per concept, imported by the chapters instead of helpers pasted into 
 - ``course_lib.callbacks`` - EarlyStopping, ModelCheckpoint and resuming for ``train.fit``.
 - ``course_lib.regularization`` / ``course_lib.initialization`` - numpy dropout, batch norm,
   L1/L2 penalties; Glorot/He initializers and activation statistics through depth.
+- ``course_lib.normalization`` - layer, group and instance normalization forward and backward.
 - ``course_lib.overfit`` / ``course_lib.experiments`` - the controlled overfitting setup of
   Chapter 6; runs over seeds and configurations summarized as mean +- std.
 - ``course_lib.blocks`` / ``course_lib.architectures`` - VGG, residual and small networks in
   both frameworks; parameter and multiply-add arithmetic of classic architectures.
 - ``course_lib.pretrained`` / ``course_lib.transfer`` - the course's own pretrained models
   (loaded by name, with model cards); the transfer-learning task and strategies.
+- ``course_lib.scenes`` / ``course_lib.boxes`` / ``course_lib.masks`` /
+  ``course_lib.detection_metrics`` - multi-object shape scenes with boxes and masks; box
+  formats, IoU, NMS; mask IoU, Dice, RLE; average precision (planned Chapter 9).
 
 Importing ``course_lib`` loads neither PyTorch nor TensorFlow (each module imports a framework
 only inside the functions that need it). It does one thing on import: it prepares the coming

@@ -37,7 +37,17 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 '''
-PIPELINES = {"two-process": "", "single-kernel": SINGLE_KERNEL}
+PIPELINES = {"sandboxed": "", "nbgrader": SINGLE_KERNEL}
+
+
+def sandboxed_mode(assignment: str) -> str:
+    """How the course's config grades ``assignment``: two processes, or one sandboxed kernel."""
+    from traitlets.config import Config
+
+    config = Config()
+    exec((REPO_ROOT / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
+    single = assignment in config.SandboxedExecute.get("single_kernel", [])
+    return "sandbox, one kernel" if single else "sandbox, two processes"
 
 
 def build_course(root: Path, assignment: str, extra_config: str) -> list[str]:
@@ -101,7 +111,9 @@ def compare(assignment: str, show_failures: bool) -> list[dict]:
                           *failures(root, assignment, "instructor", notebook, lost),
                           sep="\n")
                 rows.append({
-                    "assignment": assignment, "notebook": notebook, "pipeline": pipeline,
+                    "assignment": assignment, "notebook": notebook,
+                    "pipeline": sandboxed_mode(assignment) if extra == "" else
+                    "nbgrader Execute (one kernel, no sandbox)",
                     "instructor": sum(s for s, _ in instructor.values()),
                     "max": sum(top for _, top in instructor.values()),
                     "blank": sum(s for s, _ in blank.values()),
@@ -118,11 +130,13 @@ def main() -> None:
     rows = []
     for assignment in args.assignments or assignments():
         rows += compare(assignment, args.show_failures)
-    print("| assignment | pipeline | instructor | blank | autograde s (instructor) |")
-    print("|---|---|---|---|---|")
+    print("| notebook | pipeline | instructor | blank | autograde s (instructor) | ratio |")
+    print("|---|---|---|---|---|---|")
+    baseline = {r["notebook"]: r["seconds"] for r in rows if r["pipeline"].startswith("nb")}
     for r in rows:
+        ratio = r["seconds"] / baseline[r["notebook"]] if baseline.get(r["notebook"]) else 1
         print(f"| {r['notebook']} | {r['pipeline']} | {r['instructor']:g} / {r['max']:g} "
-              f"| {r['blank']:g} | {r['seconds']} |")
+              f"| {r['blank']:g} | {r['seconds']} | {ratio:.2f} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

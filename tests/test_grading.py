@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 # answer, so the suite grades with a shorter limit than nbgrader_config.py's (still far above
 # what any exercise cell needs, even on a busy 2-core machine).
 TEST_CELL_TIMEOUT_S = 30
+CALL_TIMEOUT_S = 15  # one call from a test (in the grader) into the student's code
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 ALWAYS_EQUAL_CLASS = '''class _AlwaysEqual:
     def __eq__(self, other):
@@ -141,7 +142,9 @@ class GradedCourse:
         assert generated.returncode == 0, generated.stderr
         self._submit_all()
         self.autograde = run_nbgrader(["autograde", assignment, "--force",
-                               f"--Execute.timeout={TEST_CELL_TIMEOUT_S}"], root)
+                               f"--Execute.timeout={TEST_CELL_TIMEOUT_S}",
+                               f"--SandboxedExecute.timeout={TEST_CELL_TIMEOUT_S}",
+                               f"--SandboxedExecute.call_timeout={CALL_TIMEOUT_S}"], root)
 
     def _submit(self, student: str, name: str, nb) -> None:
         folder = self.root / "submitted" / student / self.assignment
@@ -246,7 +249,8 @@ class GradingChecks:
             assert all(score == top for score, top in earlier.values()), earlier
             outputs = [out for cell in course.autograded("infinite-loop", notebook).cells
                        if cell.cell_type == "code" for out in cell.get("outputs", [])]
-            assert any(out.get("ename") in {"CellTimeoutError", "KeyboardInterrupt"}
+            assert any(out.get("ename") in {"CellTimeoutError", "KeyboardInterrupt",
+                                            "StudentKernelError"}
                        for out in outputs if out.output_type == "error")
 
 
