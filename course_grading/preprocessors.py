@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import OverwriteCells
-from traitlets import Bool
+from traitlets import Bool, Integer
 
 KEPT_CELL_METADATA = ("nbgrader",)
 
@@ -24,6 +24,44 @@ class StripNonGradingMetadata(Preprocessor):
             if key not in KEPT_CELL_METADATA:
                 del cell.metadata[key]
         return cell, resources
+
+
+class LimitOutputSize(Preprocessor):
+    """Cut each text output of a graded notebook to ``max_chars`` characters.
+
+    nbgrader's ``LimitOutput`` counts lines, so one 50 MB line (``print('x' * 50_000_000)``)
+    would travel whole into the autograded notebook, the formgrader and the student's
+    feedback. Cut outputs end with a note saying how much was dropped; an image (base64) over
+    ``max_binary_chars`` is replaced by a note, since a cut one would not open.
+    """
+
+    enabled = Bool(True).tag(config=True)
+    max_chars = Integer(100_000, help="characters kept of one text output").tag(config=True)
+    max_binary_chars = Integer(5_000_000, help="larger images are dropped").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output["text"] = self._cut(output.get("text", ""))
+            elif output.get("output_type") == "error":
+                output["evalue"] = self._cut(output.get("evalue", ""))
+                output["traceback"] = [self._cut(line) for line in output.get("traceback", [])]
+            data = output.get("data", {})
+            for mime, value in list(data.items()):
+                if isinstance(value, (str, list)) and mime.startswith("text/"):
+                    data[mime] = self._cut(value)
+                elif isinstance(value, str) and len(value) > self.max_binary_chars:
+                    del data[mime]  # a cut image would not open: drop it, say so
+                    data["text/plain"] = f"[{mime} output of {len(value)} bytes dropped]"
+        return cell, resources
+
+    def _cut(self, text):
+        if isinstance(text, list):
+            text = "".join(text)
+        if len(text) <= self.max_chars:
+            return text
+        return (text[: self.max_chars]
+                + f"\n... [output cut: {len(text) - self.max_chars} more characters]\n")
 
 
 class RestoreDeletedGradeCells(OverwriteCells):

@@ -126,3 +126,21 @@ def test_a_line_public_in_another_notebook_is_no_secret(tmp_path):
     nbformat.write(c, tmp_path / "c.ipynb")
     assert find_leaks(two_lines, [secret_in_a], student_facing=True) == {two_lines}
     assert find_leaks(two_lines, [secret_in_a, tmp_path / "c.ipynb"], student_facing=True) == set()
+
+
+def test_limit_output_size_cuts_one_huge_line_and_keeps_small_outputs():
+    import nbformat
+
+    from course_grading.preprocessors import LimitOutputSize
+
+    cell = nbformat.v4.new_code_cell("print('x' * 10**6)")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="x" * 1_000_000),
+        nbformat.v4.new_output("display_data", data={"text/plain": "small",
+                                                     "image/png": "iVBOR" * 10}),
+        nbformat.v4.new_output("error", ename="E", evalue="y" * 300_000, traceback=["t"]),
+    ]
+    cut, _ = LimitOutputSize(max_chars=1000).preprocess_cell(cell, {}, 0)
+    assert len(cut.outputs[0]["text"]) < 1100 and "output cut: 999000 more" in cut.outputs[0]["text"]
+    assert cut.outputs[1]["data"] == {"text/plain": "small", "image/png": "iVBOR" * 10}
+    assert len(cut.outputs[2]["evalue"]) < 1100
