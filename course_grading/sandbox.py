@@ -9,8 +9,8 @@ machine. :func:`start_sandboxed_kernel` starts ``ipykernel`` under
   course folder and the repository ``course_lib`` comes from replaced by empty ones into which
   only ``course_lib/`` and the Python environment are put back (read-only); ``/root`` and ``/tmp`` empty; a private network
   namespace (only its own loopback); its own PID namespace; one writable scratch folder;
-- **setpriv**: the kernel runs as ``nobody``, not root, so the process limit applies to it and
-  no file permission is overridden;
+- **setpriv**: the kernel runs under an unused user id of its own, not root, so the process
+  limit applies to it alone and no file permission is overridden;
 - **prlimit**: address space, CPU seconds and process count.
 
 Course modules that hold the reference answers of the assignment being graded are replaced by
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -35,6 +36,10 @@ from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 
 NOBODY = 65534
+# Each sandbox runs under a user id of its own, drawn from a range no account uses: the process
+# limit (RLIMIT_NPROC) counts every process and thread of a user id system-wide, so with one
+# shared id a fork bomb in one submission would starve the kernels graded beside it.
+SANDBOX_UIDS = range(1_000_000, 2_000_000)
 KERNEL_NAME = "course-sandbox"
 BLOCKED_MODULE_SOURCE = 'raise ImportError({message!r})\n'
 
@@ -63,6 +68,7 @@ class SandboxPolicy:
     memory_bytes: int = 8 * 1024**3
     cpu_seconds: int = 900
     max_processes: int = 512
+    uid: int = field(default_factory=lambda: secrets.choice(SANDBOX_UIDS))
 
 
 def missing_tools() -> list[str]:
@@ -90,9 +96,10 @@ def sandbox_argv(policy: SandboxPolicy, runtime_dir: Path, stubs_dir: Path,
     argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
              "--die-with-parent", "--new-session", "--unsetenv", "JPY_PARENT_PID",
              "--setenv", "HOME", str(policy.scratch.resolve()),
+             "--setenv", "USER", "student", "--setenv", "LOGNAME", "student",
              "--setenv", "MPLCONFIGDIR", str(policy.scratch.resolve()),
              "--chdir", str(policy.scratch.resolve()),
-             "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             "setpriv", f"--reuid={policy.uid}", f"--regid={policy.uid}", "--clear-groups",
              "--inh-caps=-all", "--bounding-set=-all",
              "prlimit", f"--as={policy.memory_bytes}", f"--cpu={policy.cpu_seconds}",
              f"--nproc={policy.max_processes}", "--"]
@@ -103,7 +110,7 @@ def _bind_into(path: Path, emptied: tuple[Path, ...], *, writable: bool = False)
     """Bind ``path`` (read-only unless ``writable``); parents inside an emptied folder made
     traversable.
 
-    bubblewrap creates missing parent folders with mode 0700, which ``nobody`` cannot enter.
+    bubblewrap creates missing parent folders with mode 0700, which the sandbox's user cannot enter.
     """
     argv = []
     for top in emptied:
@@ -129,7 +136,7 @@ def start_sandboxed_kernel(policy: SandboxPolicy, *, startup_timeout: float = 60
     for folder in (runtime_dir, policy.scratch):
         folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
-            os.chown(folder, NOBODY, NOBODY)
+            os.chown(folder, policy.uid, policy.uid)
     stubs_dir, spec_dir = runtime_dir / "stubs", runtime_dir / "kernels" / KERNEL_NAME
     stubs_dir.mkdir()
     spec_dir.mkdir(parents=True)
@@ -148,9 +155,9 @@ def start_sandboxed_kernel(policy: SandboxPolicy, *, startup_timeout: float = 60
                                 kernel_dirs=[str(runtime_dir / "kernels")]),
                             connection_file=str(runtime_dir / "kernel.json"),
                             ip=str(runtime_dir / "kernel-ipc"))
-    manager.write_connection_file()  # root writes it 0600: the kernel (nobody) must read it
+    manager.write_connection_file()  # root writes it 0600: the kernel's user must read it
     if os.geteuid() == 0:
-        os.chown(manager.connection_file, NOBODY, NOBODY)
+        os.chown(manager.connection_file, policy.uid, policy.uid)
     try:
         manager.start_kernel()
         client = manager.client()

@@ -110,6 +110,11 @@ def compare(assignment: str, show_failures: bool) -> list[dict]:
                     print(f"{pipeline} {assignment}/{notebook} instructor lost:",
                           *failures(root, assignment, "instructor", notebook, lost),
                           sep="\n")
+                if any(score is None for score, _ in instructor.values()):
+                    print(f"{pipeline} {assignment}/{notebook}: grading failed (no scores)",
+                          file=sys.stderr)
+                    instructor = {g: (0.0, top) for g, (_, top) in instructor.items()}
+                blank = {g: (score or 0.0, top) for g, (score, top) in blank.items()}
                 rows.append({
                     "assignment": assignment, "notebook": notebook,
                     "pipeline": sandboxed_mode(assignment) if extra == "" else

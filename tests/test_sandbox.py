@@ -1,7 +1,7 @@
 """The student kernel's sandbox (course_grading.sandbox): what a submission can and cannot do.
 
 Each check runs code in one real sandboxed ipykernel, as a submission would. Needs Debian's
-``bubblewrap`` (``make test`` installs it when it runs as root) and root to drop to nobody.
+``bubblewrap`` (``make test`` installs it when it runs as root) and root to drop to an unprivileged user.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def run(client, code: str) -> str:
 
 def test_runs_as_nobody_in_its_scratch_folder(kernel):
     uid, cwd = run(kernel, "import os; print(os.getuid(), os.getcwd())").split()
-    assert int(uid) == sandbox.NOBODY
+    assert int(uid) in sandbox.SANDBOX_UIDS  # unprivileged, and no other sandbox's
     assert run(kernel, "open('note.txt', 'w').write('x'); print(open('note.txt').read())") == "x"
 
 
@@ -78,6 +78,26 @@ def test_process_count_is_limited(kernel):
         "            os._exit(0)\n        pids.append(pid)\nexcept OSError as error:\n"
         "    print('stopped', len(pids))\nfor pid in pids:\n    os.waitpid(pid, 0)"))
     assert result.startswith("stopped") and int(result.split()[1]) < 64
+
+
+def test_a_fork_bomb_next_door_does_not_starve_another_sandbox(kernel, tmp_path):
+    """Graded in parallel, each kernel has its own user id, so its own process budget."""
+    spent = run(kernel, (
+        "import os, signal, time\npids = []\nfor _ in range(1000):\n    try:\n"
+        "        pid = os.fork()\n    except OSError:\n        break\n    if pid == 0:\n"
+        "        time.sleep(60)\n        os._exit(0)\n    pids.append(pid)\nprint(len(pids))"))
+    venv = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv"))
+    policy = sandbox.SandboxPolicy(hidden_roots=(REPO_ROOT,), scratch=tmp_path / "other",
+                                   visible=(REPO_ROOT / "course_lib", venv), max_processes=64)
+    manager, client, runtime_dir = sandbox.start_sandboxed_kernel(policy)
+    try:
+        assert run(client, "import threading\nt = threading.Thread(target=print, args=('ok',))"
+                           "\nt.start(); t.join()") == "ok"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+        run(kernel, "for pid in pids:\n    os.kill(pid, signal.SIGKILL)\n    os.waitpid(pid, 0)")
+    assert 0 < int(spent) < 64  # the first kernel did reach its limit
 
 
 def test_memory_is_limited(kernel):
