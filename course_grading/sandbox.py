@@ -82,8 +82,8 @@ def sandbox_argv(policy: SandboxPolicy, runtime_dir: Path, stubs_dir: Path,
     emptied = (Path("/tmp"), Path("/root"),
                *sorted({path.resolve() for path in policy.hidden_roots}))
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for folder in emptied:
-        argv += ["--tmpfs", str(folder)]
+    for folder in emptied:  # /tmp stays writable to all, as on any machine (sticky bit)
+        argv += [*(["--perms", "1777"] if folder == Path("/tmp") else []), "--tmpfs", str(folder)]
     python_home = Path(sys.base_prefix).resolve()
     if python_home.is_relative_to("/root"):  # the interpreter the venv links to
         argv += _bind_into(python_home, emptied)
@@ -97,6 +97,7 @@ def sandbox_argv(policy: SandboxPolicy, runtime_dir: Path, stubs_dir: Path,
              "--die-with-parent", "--new-session", "--unsetenv", "JPY_PARENT_PID",
              "--setenv", "HOME", str(policy.scratch.resolve()),
              "--setenv", "USER", "student", "--setenv", "LOGNAME", "student",
+             "--setenv", "TMPDIR", str(policy.scratch.resolve()),
              "--setenv", "MPLCONFIGDIR", str(policy.scratch.resolve()),
              "--chdir", str(policy.scratch.resolve()),
              "setpriv", f"--reuid={policy.uid}", f"--regid={policy.uid}", "--clear-groups",

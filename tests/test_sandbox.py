@@ -110,3 +110,10 @@ def test_missing_tools_are_reported(monkeypatch, tmp_path):  # needs no sandbox
     monkeypatch.setattr(sandbox.shutil, "which", lambda tool: None)
     with pytest.raises(sandbox.SandboxUnavailable, match="bubblewrap"):
         sandbox.start_sandboxed_kernel(sandbox.SandboxPolicy((REPO_ROOT,), tmp_path))
+
+
+def test_temporary_files_work_as_on_any_machine(kernel):
+    """PyTorch's compiler caches under /tmp (or TMPDIR): the student's user can write both."""
+    assert run(kernel, "import os, tempfile\nos.makedirs('/tmp/cache_x', exist_ok=True)\n"
+                       "print(tempfile.gettempdir() == os.getcwd(), os.getenv('USER'))") \
+        == "True student"
