@@ -178,7 +178,9 @@ class SandboxedExecute(Preprocessor):
                         connection_file=student_km.connection_file, scratch=str(scratch),
                         call_timeout=self.call_timeout, sources_file=str(sources_file)),
                         fail=True)
-                grader_ready = False
+                # The grader imports its libraries and helpers while the student's first
+                # cells run (on another core); the first test waits for it.
+                setup_id = None if single else grader.kc.execute(setup_code, silent=True)
                 student_alive = True
                 for index, cell in enumerate(nb.cells):
                     if cell.cell_type != "code":
@@ -187,9 +189,9 @@ class SandboxedExecute(Preprocessor):
                     if not student_alive:
                         cell.outputs = [nbformat.from_dict(KERNEL_STOPPED)]
                     elif is_test_cell(cell) and not single:
-                        if not grader_ready:  # after the setup cells ran in the student's
-                            self._run_silently(grader, setup_code, fail=True)
-                            grader_ready = True
+                        if setup_id is not None:
+                            self._wait_for(grader, setup_id)
+                            setup_id = None
                         names = sorted(test_names | helper_names)
                         self._run_silently(grader, "_harness.inject(_student, "
                                            f"{names!r}, globals(), _injected)", cell)
@@ -224,6 +226,17 @@ class SandboxedExecute(Preprocessor):
         """The grader kernel imports course_grading from the course folder it runs in."""
         path = os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))
         return {**os.environ, "PYTHONPATH": path}
+
+    def _wait_for(self, grader: NotebookClient, msg_id: str) -> None:
+        """Wait for the grader's reply to ``msg_id``; stop grading if it failed."""
+        while True:
+            reply = run_sync(grader.kc._async_get_shell_msg)(timeout=max(self.timeout, 120))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"the grader kernel failed to set up the tests: "
+                               f"{reply['content'].get('ename')}: "
+                               f"{reply['content'].get('evalue')}")
 
     def _run_silently(self, grader: NotebookClient, code: str, cell=None, *,
                       fail: bool = False) -> None:
