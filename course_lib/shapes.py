@@ -65,22 +65,7 @@ def render_shape(
     Returns:
         An (size, size, 3) uint8 RGB image.
     """
-    from PIL import Image, ImageDraw
-
-    _check_choice(name, SHAPES, "name")
-    _check_choice(background, BACKGROUNDS, "background")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
-        raise ValueError(f"size must be an int >= 8, got {size!r}")
-    big = size * _SUPERSAMPLE
-    back_colour, shape_colour = _colours(rng)
-    canvas = Image.fromarray(_background(background, big, back_colour, rng))
-    radius = big * rng.uniform(0.22, 0.36)
-    centre = big / 2 + rng.uniform(-1, 1, size=2) * (big / 2 - radius * 1.05)
-    angle = rng.uniform(0, 2 * np.pi)
-    mask = Image.new("L", (big, big), 0)
-    _draw(ImageDraw.Draw(mask), name, centre, radius, angle)
-    canvas.paste(Image.new("RGB", (big, big), shape_colour), mask=mask)
-    return np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
+    return _render(name, size, background, rng)[0]
 
 
 def render_shape_with_mask(
@@ -98,6 +83,12 @@ def render_shape_with_mask(
 
     Taught in: ch09 (planned), single-object localization (``course_lib.scenes``).
     """
+    image, mask = _render(name, size, background, rng)
+    return image, downsample_mask(mask, _SUPERSAMPLE)
+
+
+def _render(name: str, size: int, background: str, rng: np.random.Generator):
+    """The image of ``render_shape`` and the shape's mask at ``_SUPERSAMPLE`` times its size."""
     from PIL import Image, ImageDraw
 
     _check_choice(name, SHAPES, "name")
@@ -114,7 +105,7 @@ def render_shape_with_mask(
     _draw(ImageDraw.Draw(mask), name, centre, radius, angle)
     canvas.paste(Image.new("RGB", (big, big), shape_colour), mask=mask)
     image = np.asarray(canvas.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
-    return image, downsample_mask(np.asarray(mask) > 0, _SUPERSAMPLE)
+    return image, np.asarray(mask) > 0
 
 
 def draw_shape_mask(name: str, *, size: int, centre: Sequence[float], radius: float,
