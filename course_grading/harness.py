@@ -179,10 +179,8 @@ class StudentKernel:
     kernel's main thread.
     """
 
-    def __init__(self, client, scratch: Path, *, timeout: float = CALL_TIMEOUT,
-                 interrupt=None):
+    def __init__(self, client, scratch: Path, *, timeout: float = CALL_TIMEOUT):
         self.client, self.scratch, self.timeout = client, Path(scratch), timeout
-        self.interrupt = interrupt  # unused since the socket channel; kept for callers
         self.socket_path = self.scratch / f"channel-{secrets.token_hex(6)}.sock"
         self._stream = None
         self._grader_objects: dict[int, object] = {}  # passed in by tests, kept while grading
@@ -423,11 +421,6 @@ def inject(kernel: StudentKernel, names, namespace: dict, injected: set) -> None
     found = student_names(kernel, names, namespace)
     namespace.update(found)
     injected.update(found)
-
-
-def interrupt_by_message(client) -> None:
-    """Interrupt a kernel through its control channel (how the sandboxed kernel listens)."""
-    client.control_channel.send(client.session.msg("interrupt_request", {}))
 
 
 def free_names(source: str) -> set[str]:

@@ -93,8 +93,7 @@ def calls_back_badly(f):
 @pytest.fixture(scope="module")
 def student(sandboxed_kernel):
     manager, client, scratch = sandboxed_kernel
-    kernel = harness.StudentKernel(client, scratch, timeout=5,
-                                   interrupt=manager.interrupt_kernel)
+    kernel = harness.StudentKernel(client, scratch, timeout=5)
     kernel.install()
     kernel._execute(STUDENT_CODE)
     return kernel
