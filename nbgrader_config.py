@@ -19,6 +19,24 @@ c.CourseDirectory.course_id = "deep-learning-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "release"
 
+# The gradebook: SQLite (gradebook.db) by default; DB_URL=postgresql://user@host/db (e.g. `make
+# grade DB_URL=...`) puts it in PostgreSQL, for many graders at once (course_grading/classroom).
+import os  # noqa: E402
+
+if os.environ.get("DB_URL"):
+    c.CourseDirectory.db_url = os.environ["DB_URL"]
+
+# The exchange (release/submit/collect through nbgrader): the course's own folder, never
+# nbgrader's shared world-writable /srv/nbgrader/exchange. EXCHANGE=/path sets it (make
+# classroom uses .classroom/exchange); course_grading.classroom.exchange keeps it 0755, lets
+# each student submit only under their own unix name, and collect skips any other.
+if os.environ.get("EXCHANGE"):
+    c.Exchange.root = os.environ["EXCHANGE"]
+from course_grading.classroom.exchange import EXCHANGE_CLASSES  # noqa: E402
+
+for _step, _cls in EXCHANGE_CLASSES.items():
+    setattr(c.ExchangeFactory, _step, _cls)
+
 # Per-cell time limit in seconds. Exercises train for seconds, so 60 s is generous; a loop that
 # never ends is interrupted and its cell gets an error output (and 0 points).
 c.Execute.timeout = 60
