@@ -1,0 +1,362 @@
+"""Feedback a student can use, and the grading steps around it (issue 16, item 4).
+
+``make feedback A=01_perceptrons`` runs :func:`main`: it writes each student's feedback
+(``feedback/<student>/<assignment>/<notebook>.html``) and, when the course has an exchange,
+releases it; a submission that did not come through the exchange keeps its feedback in
+``feedback/`` (and says so) instead of stopping the students after it.
+
+What the feedback shows (``nbgrader_config.py`` plugs these classes into nbgrader):
+
+- a table of points per Part (the notebook's ``## Part N — ...`` headings) with the failure
+  message of each failing test;
+- hidden tests' results without their source: a test cell shows its visible part, and a
+  failure shows its message, not the traceback (which would quote the hidden lines).
+  ``c.FeedbackView.show_hidden_tests = True`` (or ``make feedback SHOW_HIDDEN_TESTS=1``)
+  shows everything;
+- written answers as "awaiting grading" until someone grades them, never as 0 points;
+- no external assets: MathJax comes from the course's own copy (sphinx-mathjax-offline),
+  inlined, so the page typesets math offline wherever it is opened.
+
+Two autograde preprocessors go with it: :class:`RestoreCellsQuietly` (no "checksum has
+changed!" warning for an honest submission, whose test cells lack only the hidden tests) and
+:class:`KeepManualGrades` (a manual grade survives re-running autograde on the same answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbconvert.exporters import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, GetGrades, SaveAutoGrades
+from traitlets import Bool, Unicode
+
+from course_grading.preprocessors import RestoreDeletedGradeCells
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PART_HEADING = re.compile(r"^#{1,4}\s*(Part\s+\d+\b.*?)\s*(\([^)]*points?[^)]*\))?\s*$",
+                          re.MULTILINE)
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CELL_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|<ipython-input-[^>]*>|File <[^>]*>), line (\d+)")
+HIDDEN_NOTE = "# (hidden tests: not shown)"
+
+
+# --------------------------------------------------------------------------- parts and results
+@dataclass
+class Part:
+    """One Part of an exercise notebook: its tests, points and what failed."""
+
+    title: str
+    score: float = 0.0
+    max_score: float = 0.0
+    awaiting: float = 0.0  # points of written answers nobody has graded yet
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (grade_id, message)
+    tests: int = 0
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def is_test_cell(cell) -> bool:
+    meta = _meta(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get(
+        "solution")
+
+
+def hidden_lines(source: str) -> tuple[int, int] | None:
+    """1-based first and last line of the hidden-test region of a test cell, if any."""
+    lines = source.split("\n")
+    begin = next((i for i, line in enumerate(lines) if "BEGIN HIDDEN TESTS" in line), None)
+    if begin is None:
+        return None
+    end = next((i for i, line in enumerate(lines) if "END HIDDEN TESTS" in line), len(lines))
+    return begin + 1, end + 1
+
+
+def failure_message(cell) -> str | None:
+    """The message of a test cell's first error output ("ename: evalue"), or None if it passed.
+
+    Says "(in a hidden test)" when the line that failed lies in the hidden region.
+    """
+    errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    if not errors:
+        return None
+    error = errors[0]
+    name, value = error.get("ename", "Error"), ANSI.sub("", str(error.get("evalue", ""))).strip()
+    message = f"{name}: {value}" if value else name
+    if name == "NotImplementedError" and not value:
+        message += " (the answer still raises NotImplementedError: write your code there)"
+    region, line = hidden_lines(cell.get("source", "")), _failing_line(error)
+    if region and line and region[0] <= line <= region[1]:
+        message += " (in a hidden test)"
+    return message
+
+
+def _failing_line(error) -> int | None:
+    for entry in error.get("traceback", []):
+        found = CELL_LINE.search(ANSI.sub("", entry))
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def parts(nb, scores: dict[str, tuple[float | None, float]] | None = None) -> list[Part]:
+    """Points per Part of an (executed or autograded) notebook.
+
+    Each grade cell belongs to the Part whose ``## Part N`` heading comes before it (cells
+    before the first heading to a Part called "Other"). ``scores`` maps grade ids to
+    ``(score, max_score)`` where a score of None means "awaiting grading"; without it, a test
+    cell scores its points when it has no error output and a written answer awaits grading.
+    """
+    result: list[Part] = []
+    for cell in nb.get("cells", []):
+        heading = PART_HEADING.search(cell.get("source", "")) if cell.get(
+            "cell_type") == "markdown" else None
+        if heading and not _meta(cell).get("grade"):
+            result.append(Part(title=heading.group(1).rstrip(" —-:")))
+        meta = _meta(cell)
+        if not meta.get("grade"):
+            continue
+        if not result:
+            result.append(Part(title="Other"))
+        part, grade_id = result[-1], meta.get("grade_id", "?")
+        points = float(meta.get("points", 0))
+        message = failure_message(cell) if is_test_cell(cell) else None
+        if scores is not None and grade_id in scores:
+            score, points = scores[grade_id]
+        elif is_test_cell(cell):
+            score = 0.0 if message else points
+        else:
+            score = None
+        part.max_score += points
+        part.tests += is_test_cell(cell)
+        if score is None:
+            part.awaiting += points
+        else:
+            part.score += score
+        if message:
+            part.failures.append((grade_id, message))
+    return [part for part in result if part.max_score > 0]
+
+
+def format_parts(rows: list[Part]) -> str:
+    """A plain-text table of :func:`parts`, failing tests listed under their Part."""
+    lines = [f"{'Part':<58} {'points':>13}"]
+    for part in rows:
+        shown = (f"{part.score:g} / {part.max_score:g}" if not part.awaiting
+                 else f"awaiting grading ({part.awaiting:g})" if not part.score and
+                 part.awaiting == part.max_score
+                 else f"{part.score:g} / {part.max_score:g}*")
+        lines.append(f"{part.title[:58]:<58} {shown:>13}")
+        lines.extend(f"    FAILED {grade_id}: {message}" for grade_id, message in part.failures)
+    score = sum(p.score for p in rows)
+    top = sum(p.max_score for p in rows)
+    awaiting = sum(p.awaiting for p in rows)
+    lines.append(f"{'Total':<58} {f'{score:g} / {top:g}':>13}")
+    if awaiting:
+        lines.append(f"({awaiting:g} points of written answers are graded by hand)")
+    return "\n".join(lines)
+
+
+def released_source(cell) -> str:
+    """The source of a locked cell as the student copy has it (hidden tests and mark schemes
+    removed, as ``nbgrader generate_assignment`` does after saving the full cell)."""
+    twin = NotebookNode({"source": cell["source"]})
+    ClearHiddenTests(enforce_metadata=False)._remove_hidden_test_region(twin)
+    ClearMarkScheme(enforce_metadata=False)._remove_mark_scheme_region(twin)
+    return twin.source
+
+
+def _released(source: str) -> str:
+    return released_source({"source": source})
+
+
+# ------------------------------------------------------------------ autograde preprocessors
+class RestoreCellsQuietly(RestoreDeletedGradeCells):
+    """The course's ``RestoreDeletedGradeCells`` without the noise of honest submissions.
+
+    ``generate_assignment`` saves each test cell to the gradebook *with* its hidden tests and
+    then removes them from the student copy, so every locked test cell of every honest
+    submission differs from the gradebook and nbgrader warned "checksum has changed!" for each
+    one (16 warnings a notebook in Chapter 1). Here a locked cell that equals the student copy
+    of its gradebook version is put back silently; any other change still warns and is undone.
+    """
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = _meta(cell).get("grade_id")
+        if grade_id:
+            try:
+                source = self.gradebook.find_source_cell(grade_id, self.notebook_id,
+                                                         self.assignment_id)
+            except Exception:  # MissingEntry: nbgrader's own handling below reports it
+                source = None
+            if (source is not None and source.locked and cell.source != source.source
+                    and cell.source == _released(source.source)):
+                cell.source = source.source
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+class KeepManualGrades(SaveAutoGrades):
+    """nbgrader's ``SaveAutoGrades``, except that a manual grade stays graded when autograde
+    runs again on the same answer.
+
+    nbgrader marks every cell that has a manual score as "needs manual grading" again on each
+    autograde run, so re-running autograde put every graded written answer back to pending.
+    Here it stays graded when the answer it graded is unchanged (for a written answer: its
+    text; for a test cell with a manual override: every answer of the notebook and the
+    autograder's score). A changed answer is flagged for review as before. The fingerprints of
+    the graded answers live beside the autograded notebooks (``fingerprint_directory``).
+    """
+
+    fingerprint_directory = Unicode(
+        "autograded/.answer-fingerprints",
+        help="where the fingerprints of autograded answers are kept (course-relative)",
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        meta = resources["nbgrader"]
+        self._answers = "\n\x00".join(cell.source for cell in nb.cells if utils.is_solution(cell))
+        self._path = (Path(self.fingerprint_directory) / meta["student"] / meta["assignment"]
+                      / f"{meta['notebook']}.json")
+        try:
+            self._previous = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            self._previous = {}
+        self._current = {}
+        nb, resources = super().preprocess(nb, resources)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._path.with_suffix(".tmp")
+        partial.write_text(json.dumps(self._current, indent=1, sort_keys=True))
+        partial.replace(self._path)
+        return nb, resources
+
+    def _add_score(self, cell, resources):
+        super()._add_score(cell, resources)
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id,
+                                          self.student_id)
+        text = cell.source if utils.is_solution(cell) else f"{self._answers}\x00{grade.auto_score}"
+        fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        self._current[grade_id] = fingerprint
+        if (grade.manual_score is not None and grade.needs_manual_grade
+                and self._previous.get(grade_id) == fingerprint):
+            grade.needs_manual_grade = False
+            self.gradebook.db.commit()
+            self.log.info("%s: manual grade %s kept (answer unchanged)", grade_id,
+                          grade.manual_score)
+
+
+# ------------------------------------------------------------------- feedback preprocessors
+class CourseGetGrades(GetGrades):
+    """nbgrader's ``GetGrades`` plus, per grade cell, whether it still awaits a grader
+    (``awaiting``), and the points awaiting grading in the whole notebook."""
+
+    def preprocess(self, nb, resources):
+        nb, resources = super().preprocess(nb, resources)
+        resources["nbgrader"]["awaiting"] = sum(
+            float(_meta(cell).get("points", 0)) for cell in nb.cells
+            if _meta(cell).get("awaiting"))
+        return nb, resources
+
+    def _get_score(self, cell, resources):
+        super()._get_score(cell, resources)
+        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"],
+                                          self.notebook_id, self.assignment_id,
+                                          self.student_id)
+        cell.metadata.nbgrader["awaiting"] = bool(grade.needs_manual_grade)
+
+
+class FeedbackView(Preprocessor):
+    """Points per Part with failure messages, and hidden tests' source kept out of feedback."""
+
+    enabled = Bool(True)
+    show_hidden_tests = Bool(
+        False, help="show hidden tests' source and full tracebacks in student feedback",
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        scores = {_meta(cell)["grade_id"]: (
+            None if _meta(cell).get("awaiting") else float(_meta(cell).get("score") or 0),
+            float(_meta(cell).get("points", 0)))
+            for cell in nb.cells if _meta(cell).get("grade")}
+        resources["course_parts"] = parts(nb, scores)
+        for cell in nb.cells:
+            if is_test_cell(cell):
+                cell.metadata.nbgrader["failure"] = failure_message(cell)
+                if not self.show_hidden_tests and hidden_lines(cell.source):
+                    _hide_hidden_tests(cell)
+        return nb, resources
+
+
+def _hide_hidden_tests(cell) -> None:
+    """Keep the visible part of a test cell; errors become their one-line message."""
+    message = cell.metadata.nbgrader.get("failure")
+    cell.source = _released(cell.source).rstrip() + "\n\n" + HIDDEN_NOTE
+    outputs = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            output = copy.deepcopy(output)
+            output["traceback"] = [message or output.get("ename", "Error")]
+        outputs.append(output)
+    cell.outputs = outputs
+
+
+# ------------------------------------------------------------------------ the HTML exporter
+def mathjax_script() -> str:
+    """MathJax 3 (TeX input, SVG output, every TeX extension) from the course environment's
+    sphinx-mathjax-offline package, as one inline ``<script>`` block set up for feedback."""
+    from importlib.metadata import distribution
+
+    path = Path(distribution("sphinx-mathjax-offline").locate_file(
+        "sphinx-mathjax-offline/static/mathjax/tex-svg-full.js"))
+    code = path.read_text(encoding="utf-8").replace("<!--", "\\x3C!--").replace(
+        "</script", "<\\/script")
+    config = {"tex": {"inlineMath": [["$", "$"], ["\\(", "\\)"]],
+                      "displayMath": [["$$", "$$"], ["\\[", "\\]"]],
+                      "processEscapes": True, "processEnvironments": True},
+              "svg": {"fontCache": "global"},
+              "options": {"enableMenu": False}}
+    return (f"<!-- MathJax 3 from sphinx-mathjax-offline, inlined: no network -->\n"
+            f"<script>window.MathJax = {json.dumps(config)};</script>\n"
+            f"<script>{code}</script>")
+
+
+MATHJAX_BLOCK = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->",
+                           re.DOTALL)
+
+
+def inline_mathjax(html: str) -> str:
+    """Replace nbconvert's CDN MathJax by the course's copy; fail rather than ship a CDN link."""
+    html, count = MATHJAX_BLOCK.subn(lambda _: mathjax_script(), html, count=1)
+    if count != 1:
+        raise RuntimeError("feedback template has no MathJax block to replace")
+    return html
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbgrader's feedback page with the course template (``templates/course_feedback``):
+    points per Part, "awaiting grading", and MathJax inlined from the course's copy."""
+
+    def __init__(self, **kwargs):
+        import nbgrader
+
+        nbgrader_templates = (Path(nbgrader.__file__).parent / "server_extensions"
+                              / "formgrader" / "templates")
+        super().__init__(**kwargs)
+        self.template_name = "course_feedback"
+        self.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
+        self.template_paths = self._template_paths()  # computed for the old name in __init__
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        output, resources = super().from_notebook_node(nb, resources, **kw)
+        return inline_mathjax(output), resources
