@@ -55,7 +55,8 @@ c.Autograde.autograde_preprocessors = [
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "course_grading.preprocessors.LimitOutputSize",  # one huge line, too
-    "nbgrader.preprocessors.SaveAutoGrades",
+    # SaveAutoGrades, but a manual grade stays graded when autograde re-runs on the same answer
+    "course_grading.classroom.feedback.KeepManualGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
@@ -84,6 +85,20 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "course_grading.preprocessors.RestoreDeletedGradeCells",  # OverwriteCells, sturdier
+    # RestoreDeletedGradeCells (OverwriteCells, sturdier), warning "checksum has changed!" only
+    # for real edits of a locked cell, not for the hidden tests every student copy lacks
+    "course_grading.classroom.feedback.RestoreCellsQuietly",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+
+# Student feedback (make feedback; course_grading/classroom/feedback.py): points per Part with
+# each failing test's message, written answers "awaiting grading" until graded, MathJax inlined
+# from the course's copy (no CDN). Hidden tests' source and tracebacks stay out of feedback;
+# set show_hidden_tests = True (or make feedback SHOW_HIDDEN_TESTS=1) to show them.
+c.GenerateFeedback.preprocessors = [
+    "course_grading.classroom.feedback.CourseGetGrades",
+    "course_grading.classroom.feedback.FeedbackView",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.GenerateFeedback.exporter_class = "course_grading.classroom.feedback.FeedbackExporter"
+c.FeedbackView.show_hidden_tests = False
