@@ -360,3 +360,128 @@ class FeedbackExporter(HTMLExporter):
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
         return inline_mathjax(output), resources
+
+
+# ------------------------------------------------------------------ make feedback A=...
+@dataclass
+class FeedbackRow:
+    """What ``make feedback`` did for one student."""
+
+    student: str
+    score: str = ""
+    awaiting: float = 0.0
+    failed: int = 0
+    status: str = ""
+    error: bool = False
+
+
+def _graded_students(course, assignment: str) -> list[str]:
+    folder = course.root / course.coursedir().autograded_directory
+    return sorted(path.name for path in folder.iterdir()
+                  if not path.name.startswith(".") and (path / assignment).is_dir()
+                  ) if folder.is_dir() else []
+
+
+def _scores(course, assignment: str, student: str, row: FeedbackRow) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url) as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        grades = [grade for notebook in submission.notebooks for grade in notebook.grades]
+        row.awaiting = sum(grade.max_score for grade in grades if grade.needs_manual_grade)
+        row.failed = sum(1 for grade in grades if grade.cell_type == "code"
+                         and grade.auto_score is not None and grade.auto_score < grade.max_score)
+        row.score = f"{submission.score:g} / {submission.max_score - row.awaiting:g}"
+
+
+def _release(api, course, assignment: str, student: str) -> tuple[str, bool]:
+    """Release one student's feedback to the exchange; (status, error)."""
+    folder = course.root / course.coursedir().feedback_directory / student / assignment
+    missing = [name for name in ("timestamp.txt", "submission_secret.txt")
+               if not (folder / name).is_file()]
+    if missing:  # nbgrader's release_feedback crashed here and stopped every later student
+        return (f"left in {folder.relative_to(course.root)}/: not submitted through the "
+                f"exchange (no {missing[0]}); hand it out", False)
+    result = api.release_feedback(assignment, student)
+    if not result["success"]:
+        return f"release failed: {_last_line(result)}", True
+    return "released to the exchange", False
+
+
+def _last_line(result: dict) -> str:
+    text = (result.get("error") or result.get("log") or "unknown error").strip()
+    return text.splitlines()[-1][:160]
+
+
+def feedback_step(course, assignment: str, *, show_hidden_tests: bool = False
+                  ) -> list[FeedbackRow]:
+    """Generate (and, with an exchange, release) feedback for every graded submission.
+
+    One student's failure never stops the others: each row says what happened.
+    """
+    from nbgrader.apps import NbGraderAPI
+
+    from course_grading.classroom.workspace import ensure_exchange
+
+    config = course.config()
+    config.FeedbackView.show_hidden_tests = show_hidden_tests
+    coursedir = course.coursedir()
+    api = NbGraderAPI(coursedir, config=config)
+    exchange = course.exchange
+    if exchange is not None:
+        ensure_exchange(exchange, coursedir.course_id)
+    rows = []
+    for student in _graded_students(course, assignment):
+        row = FeedbackRow(student)
+        result = api.generate_feedback(assignment, student, force=True)
+        if not result["success"]:
+            row.status, row.error = f"feedback failed: {_last_line(result)}", True
+        else:
+            _scores(course, assignment, student, row)
+            if exchange is None:
+                row.status = (f"in {coursedir.feedback_directory}/{student}/{assignment}/ "
+                              "(no exchange: hand it out)")
+            else:
+                row.status, row.error = _release(api, course, assignment, student)
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``make feedback A=...``: print a table; exit 1 only when the instructor must act."""
+    from course_grading.classroom.workspace import ClassroomError, Course, format_table
+
+    parser = argparse.ArgumentParser(prog="python -m course_grading.classroom.feedback",
+                                     description="generate and release student feedback")
+    parser.add_argument("assignment")
+    parser.add_argument("--course", type=Path, default=Path.cwd())
+    parser.add_argument("--show-hidden-tests", action="store_true",
+                        help="show hidden tests' source and tracebacks in the feedback")
+    args = parser.parse_args(argv)
+    try:
+        course = Course(args.course)
+        rows = feedback_step(course, args.assignment, show_hidden_tests=args.show_hidden_tests)
+        ungraded = sorted(set(course.submitted_students(args.assignment))
+                          - {row.student for row in rows})
+    except ClassroomError as error:
+        print(f"ACTION NEEDED: {error}", file=sys.stderr)
+        return 1
+    table = [[r.student, r.score, f"{r.awaiting:g}" if r.awaiting else "", r.failed or "",
+              r.status] for r in rows]
+    table += [[student, "", "", "", "not graded yet: run make grade"] for student in ungraded]
+    print(format_table(["student", "score", "awaiting grading", "failed tests", "feedback"],
+                       table))
+    problems = [r.student for r in rows if r.error] + ungraded
+    if not rows and not ungraded:
+        print(f"ACTION NEEDED: no graded submissions of {args.assignment}: run "
+              f"make grade A={args.assignment} first", file=sys.stderr)
+        return 1
+    if problems:
+        print(f"ACTION NEEDED: no feedback for {', '.join(problems)} (see the table)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
