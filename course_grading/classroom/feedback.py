@@ -162,9 +162,9 @@ def format_parts(rows: list[Part]) -> str:
     score = sum(p.score for p in rows)
     top = sum(p.max_score for p in rows)
     awaiting = sum(p.awaiting for p in rows)
-    lines.append(f"{'Total':<58} {f'{score:g} / {top:g}':>13}")
+    lines.append(f"{'Total':<58} {f'{score:g} / {top - awaiting:g}':>13}")
     if awaiting:
-        lines.append(f"({awaiting:g} points of written answers are graded by hand)")
+        lines.append(f"(+ {awaiting:g} points of written answers, graded by hand)")
     return "\n".join(lines)
 
 
