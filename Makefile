@@ -20,6 +20,7 @@ export PYTHONHASHSEED ?= 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: book test lab exercises notebooks pretrained lock clean env browser sandbox gpu-report
+.PHONY: check feedback
 
 env: $(STAMP)
 
@@ -74,6 +75,22 @@ NB ?= chapters/*/*.ipynb solutions/*/*.ipynb
 notebooks: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=600 $(NB)
+
+# Students: run an exercise notebook's visible tests in your own kernel; prints points per
+# Part and every failing test; exits 1 when one fails (`nbgrader validate` exits 0 then).
+# make check NB=chapters/01_perceptrons/exercises/01_exercises.ipynb
+check: $(STAMP)
+	$(if $(filter command line environment,$(origin NB)),,$(error name the notebook: \
+	  make check NB=chapters/01_perceptrons/exercises/01_exercises.ipynb))
+	$(BIN)/python -m course_grading.classroom.check $(NB)
+
+# Instructors: feedback for every graded submission of A= (points per Part, failure messages,
+# hidden tests' source hidden unless SHOW_HIDDEN_TESTS=1), released to the course exchange
+# when there is one, else left in feedback/<student>/<A>/. make feedback A=01_perceptrons
+feedback: $(STAMP)
+	$(if $(A),,$(error name the assignment: make feedback A=01_perceptrons))
+	$(BIN)/python -m course_grading.classroom.feedback $(A) \
+		$(if $(filter 1 yes true,$(SHOW_HIDDEN_TESTS)),--show-hidden-tests)
 
 # Retrain the course's own pretrained models (Chapter 7) and rewrite course_lib/weights/ with
 # their model cards; seeded, about one CPU minute per model.
