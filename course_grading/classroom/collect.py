@@ -27,7 +27,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .workspace import SUBMITTED, ClassroomError, Course, format_table, run_nbgrader
+from .workspace import (SUBMITTED, ClassroomError, Course, format_table, known_students,
+                        prepare, run_nbgrader)
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
 CANVAS = re.compile(r"^(?P<name>[^_/]+?)(?P<late>_late)?_(?P<userid>\d+)_(?P<subid>\d+)_"
@@ -123,8 +124,11 @@ def map_notebook(filename: str, expected: list[str], content: bytes | None,
                     resubmission = max(resubmission, int(match.group(1)))
                 stem, changed = stem[:match.start()], True
                 if stem.lower() in by_lower:
+                    kind = (f"resubmission {resubmission}" if resubmission and
+                            stem.lower() == path.stem.lower()[: len(stem)] and
+                            re.fullmatch(r"-\d+", path.stem[len(stem):]) else "a renamed copy")
                     return (by_lower[stem.lower()],
-                            f"{filename} is a renamed copy: collected as "
+                            f"{filename} is {kind}: collected as "
                             f"{by_lower[stem.lower()]}.ipynb", resubmission)
     if content is not None:
         try:
@@ -250,10 +254,13 @@ def normalize_submitted(course: Course, assignment: str) -> list[list]:
 
 def collect(course: Course, assignment: str, zip_path: Path | None = None) -> int:
     """``make collect``: print the summary table; return the exit status."""
-    course.source_notebooks(assignment)  # fails early for an unknown assignment
+    prepare(course, assignment)  # gradebook and assignment ready (fails for an unknown one)
     if zip_path is not None:
         rows, problems = collect_zip(course, assignment, Path(zip_path))
         source = str(zip_path)
+        found = {row[0] for row in rows}
+        rows += [[student, "", "", "missing: not in the download"]
+                 for student in known_students(course) if student not in found]
     elif course.exchange is not None:
         result = run_nbgrader(course, ["collect", assignment, "--update",
                                        f"--Exchange.root={course.exchange}"])
@@ -264,7 +271,7 @@ def collect(course: Course, assignment: str, zip_path: Path | None = None) -> in
         raise ClassroomError("nothing to collect from: pass ZIP=path/to/download.zip, or "
                              "EXCHANGE=dir for the course's nbgrader exchange")
     print(format_table(["student", "file found", "mapped to", "warning"], rows))
-    students = len({r[0] for r in rows if r[0] != "?"})
+    students = len({r[0] for r in rows if r[0] != "?" and not r[3].startswith("missing")})
     print(f"\n{students} student(s) collected from {source} into {SUBMITTED}/<student>/"
           f"{assignment}/; next: make grade A={assignment}")
     if problems:

@@ -134,15 +134,27 @@ def _check(result: subprocess.CompletedProcess, what: str) -> subprocess.Complet
     return result
 
 
-def _alembic_head() -> str:
-    from nbgrader.api import get_alembic_version
+def alembic_head() -> str:
+    """The gradebook schema version this nbgrader expects (read from its migration scripts)."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
 
-    old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = nbgrader_env()["PATH"]
+    return ScriptDirectory(ALEMBIC_DIR).get_current_head()
+
+
+def _stamp(url: str) -> str | None:
+    """The gradebook's recorded schema version; None when it has no stamp."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url)
     try:
-        return get_alembic_version()
+        with engine.connect() as connection:
+            if "alembic_version" not in inspect(connection).get_table_names():
+                return None
+            row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+            return row[0] if row else None
     finally:
-        os.environ["PATH"] = old_path
+        engine.dispose()
 
 
 def repair_half_built_gradebook(path: Path) -> bool:
@@ -162,25 +174,63 @@ def repair_half_built_gradebook(path: Path) -> bool:
             "SELECT count(*) FROM alembic_version").fetchone()[0] > 0
         if stamped or not tables:
             return False
-        head = _alembic_head()
         db.execute("CREATE TABLE IF NOT EXISTS alembic_version "
                    "(version_num VARCHAR(32) NOT NULL)")
-        db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (head,))
+        db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (alembic_head(),))
     return True
 
 
+def _create_gradebook(url: str, course_id: str) -> None:
+    from nbgrader.api import Gradebook
+
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = nbgrader_env()["PATH"]  # nbgrader asks `alembic` for the version
+    try:
+        Gradebook(url, course_id).close()
+    finally:
+        os.environ["PATH"] = old_path
+
+
 def ensure_gradebook(course: Course) -> None:
-    """Create or upgrade the gradebook; never leave a half-built one behind."""
+    """Create or upgrade the gradebook, idempotently; never leave a half-built one behind.
+
+    A new SQLite gradebook is built in a temporary file and renamed into place; an existing
+    one is repaired if half-built, and upgraded (``nbgrader db upgrade``, which keeps a
+    backup) only when its schema version is not nbgrader's current one.
+    """
     if shutil.which("alembic", path=nbgrader_env()["PATH"]) is None:
         raise ClassroomError("alembic is not installed in this environment: run `make env`")
     path = course.sqlite_path
-    existed = path is not None and path.exists()
+    if path is not None and not path.exists():
+        scratch = path.with_name(f".{path.name}.{os.getpid()}.new")
+        scratch.unlink(missing_ok=True)
+        try:
+            _create_gradebook(f"sqlite:///{scratch}", course.course_id)
+            if _stamp(f"sqlite:///{scratch}") != alembic_head():
+                raise ClassroomError("nbgrader could not stamp a new gradebook")
+            os.replace(scratch, path)
+        finally:
+            scratch.unlink(missing_ok=True)
+        return
     if path is not None and repair_half_built_gradebook(path):
         print(f"repaired a half-built gradebook ({path.name}: tables without a version stamp)")
-    result = run_nbgrader(course, ["db", "upgrade"])
-    if result.returncode != 0 and path is not None and not existed and path.exists():
-        path.unlink()  # a gradebook this call started: gone, not half-built
-    _check(result, "nbgrader db upgrade")
+    if path is None and _stamp(course.db_url) is None:
+        _create_gradebook(course.db_url, course.course_id)  # an empty database (e.g. PostgreSQL)
+    if _stamp(course.db_url) != alembic_head():
+        _check(run_nbgrader(course, ["db", "upgrade"]), "nbgrader db upgrade")
+
+
+def set_due_date(course: Course, assignment: str, due: str) -> None:
+    """Record the assignment's due date (what ``nbgrader db assignment add --duedate`` does)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+
+    try:
+        when = parse_utc(due)
+    except (ValueError, OverflowError) as error:
+        raise ClassroomError(f"cannot read the due date {due!r}: {error}") from error
+    with Gradebook(course.db_url, course.course_id) as gradebook:
+        gradebook.update_or_create_assignment(assignment, duedate=when)
 
 
 def gradebook_notebooks(course: Course, assignment: str) -> list[str] | None:
@@ -192,6 +242,14 @@ def gradebook_notebooks(course: Course, assignment: str) -> list[str] | None:
             return sorted(nb.name for nb in gradebook.find_assignment(assignment).notebooks)
         except MissingEntry:
             return None
+
+
+def known_students(course: Course) -> list[str]:
+    """Students in the gradebook (e.g. ``nbgrader db student import roster.csv``)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url, course.course_id) as gradebook:
+        return sorted(student.id for student in gradebook.students)
 
 
 def prepare(course: Course, assignment: str | None = None, *, regenerate: bool = False) -> None:
@@ -253,8 +311,7 @@ def release(course: Course, assignment: str, due: str | None = None) -> int:
     course.source_notebooks(assignment)  # unknown assignment: a clear error
     ensure_gradebook(course)
     if due:
-        _check(run_nbgrader(course, ["db", "assignment", "add", assignment, f"--duedate={due}"]),
-               "nbgrader db assignment add --duedate")
+        set_due_date(course, assignment, due)
     prepare(course, assignment, regenerate=True)
     rows = [[f"{RELEASE}/{assignment}/{p.name}", "generated"]
             for p in sorted((course.root / RELEASE / assignment).glob("*.ipynb"))]
