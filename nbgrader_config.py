@@ -27,11 +27,12 @@ if os.environ.get("DB_URL"):
     c.CourseDirectory.db_url = os.environ["DB_URL"]
 
 # The exchange (release/submit/collect through nbgrader): the course's own folder, never
-# nbgrader's shared world-writable /srv/nbgrader/exchange. EXCHANGE=/path sets it (make
-# classroom uses .classroom/exchange); course_grading.classroom.exchange keeps it 0755, lets
-# each student submit only under their own unix name, and collect skips any other.
-if os.environ.get("EXCHANGE"):
-    c.Exchange.root = os.environ["EXCHANGE"]
+# nbgrader's shared world-writable /srv/nbgrader/exchange. $COURSE_EXCHANGE sets it (`make ...
+# EXCHANGE=dir`; make classroom uses .classroom/exchange); course_grading.classroom.exchange
+# keeps it 0755, lets each student submit only under their own unix name, and collect skips
+# any other.
+if os.environ.get("COURSE_EXCHANGE"):
+    c.Exchange.root = os.environ["COURSE_EXCHANGE"]
 from course_grading.classroom.exchange import EXCHANGE_CLASSES  # noqa: E402
 
 for _step, _cls in EXCHANGE_CLASSES.items():
