@@ -20,6 +20,21 @@ export PYTHONHASHSEED ?= 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: book test lab exercises notebooks pretrained lock clean env browser sandbox gpu-report
+.PHONY: release collect grade grades extend
+
+# Classroom variables (README, "Instructor workflow"): A= an assignment (01_perceptrons),
+# J= parallel grading workers (default: the core count), DB_URL= a gradebook other than
+# gradebook.db (postgresql://...), EXCHANGE= the course's nbgrader exchange folder.
+A ?=
+J ?= $(shell nproc)
+DB_URL ?=
+EXCHANGE ?=
+ifneq ($(DB_URL),)
+export DB_URL
+endif
+ifneq ($(EXCHANGE),)
+export COURSE_EXCHANGE := $(abspath $(EXCHANGE))
+endif
 .PHONY: check feedback
 
 env: $(STAMP)
@@ -100,12 +115,36 @@ pretrained: $(STAMP)
 # Run every notebook (nbval), the CUDA tests and the training-heavy notebooks scaled up on the
 # device course_lib picks, and write the report (on a CPU it says so). CPU_JUNIT= adds the CPU
 # time of each notebook from a `make test` run of the same commit (pytest --junitxml).
-J ?= $(shell nproc)
 gpu-report: $(STAMP)
 	$(BIN)/python scripts/gpu_report.py run --out _build/gpu-report --jobs $(J)
 	$(BIN)/python scripts/gpu_report.py render _build/gpu-report/results.json \
 		--page _build/gpu-report/gpu-report.md $(if $(CPU_JUNIT),--cpu-junit $(CPU_JUNIT))
 	@echo "Report: _build/gpu-report/gpu-report.md (copy it to appendix/ to publish it)"
+
+# The classroom, one command per step (README, "Instructor workflow"); each sets up .venv and
+# the gradebook itself, prints a summary table and exits 1 only when the instructor must act.
+#   make release A=01_perceptrons [DUE="2026-12-11 23:59 UTC"] [EXCHANGE=dir]
+#   make collect A=01_perceptrons [ZIP=canvas-download.zip]    (else from EXCHANGE=)
+#   make grade   A=01_perceptrons [J=2]                        (parallel, sandboxed)
+#   make grades  [A=01_perceptrons]                            (grades.csv, a status per part)
+#   make extend  A=01_perceptrons STUDENT=alice HOURS=48
+CLASSROOM := $(BIN)/python -m course_grading.classroom
+need-a = $(if $(A),,$(error name the assignment, e.g. make $@ A=01_perceptrons))
+release: $(STAMP)
+	$(need-a)
+	$(CLASSROOM) release $(A) $(if $(DUE),--due "$(DUE)")
+collect: $(STAMP)
+	$(need-a)
+	$(CLASSROOM) collect $(A) $(if $(ZIP),--zip "$(ZIP)")
+grade: $(STAMP) sandbox
+	$(need-a)
+	$(CLASSROOM) grade $(A) -j $(J)
+grades: $(STAMP)
+	$(CLASSROOM) grades $(A)
+extend: $(STAMP)
+	$(need-a)
+	$(if $(STUDENT),,$(error name the student: make extend A=... STUDENT=alice HOURS=48))
+	$(CLASSROOM) extend $(A) $(STUDENT) --hours $(or $(HOURS),0)
 
 lock:
 	rm -rf /tmp/course-lock-venv && $(PYTHON) -m venv /tmp/course-lock-venv
