@@ -38,6 +38,13 @@ from course_grading.classroom.exchange import EXCHANGE_CLASSES  # noqa: E402
 for _step, _cls in EXCHANGE_CLASSES.items():
     setattr(c.ExchangeFactory, _step, _cls)
 
+# Late work (README, "Late work"): `make release DUE="2026-12-11 23:59 UTC"` sets the due date,
+# `make extend A=... STUDENT=... HOURS=48` an extension; a submission after due date +
+# extension (its timestamp.txt) is "late" in grades.csv. By default no points are taken off;
+# a penalty: c.LateSubmissionPlugin.penalty_method = "zero" (late scores 0), or per started hour:
+# c.AssignLatePenalties.plugin_class = "course_grading.classroom.grade.PerHourLatePenalty"
+# c.PerHourLatePenalty.points_per_hour = 1.0
+
 # Per-cell time limit in seconds. Exercises train for seconds, so 60 s is generous; a loop that
 # never ends is interrupted and its cell gets an error output (and 0 points).
 c.Execute.timeout = 60
