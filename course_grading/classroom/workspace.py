@@ -275,13 +275,13 @@ def ensure_exchange(path: Path, course_id: str) -> Path:
     """Create the course's exchange with the permissions nbgrader documents for sharing.
 
     Root ``0755`` (never nbgrader's world-writable default), ``<course_id>/outbound`` 0755
-    (students read released assignments), ``inbound`` 2733 (students write, cannot list
+    (students read released assignments), ``inbound`` 3733 (students write, cannot list or delete
     others' submissions), ``feedback`` 0711 (students reach only their own hashed folder).
     Folders that exist keep their permissions.
     """
     path = Path(path)
     modes = {path: 0o755, path / course_id: 0o755, path / course_id / "outbound": 0o755,
-             path / course_id / "inbound": 0o2733, path / course_id / "feedback": 0o711}
+             path / course_id / "inbound": 0o3733, path / course_id / "feedback": 0o711}
     for folder, mode in modes.items():
         if not folder.exists():
             folder.mkdir(parents=True)
