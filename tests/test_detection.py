@@ -130,3 +130,146 @@ def test_encode_rejects_bad_input(kwargs, message):
     boxes, labels = args.pop("boxes_xyxy"), args.pop("labels")
     with pytest.raises(ValueError, match=message):
         encode_center_targets(boxes, labels, **args)
+
+
+# ------------------------------------------------------------------ symmetries, loss, decoding
+
+torch = pytest.importorskip("torch")
+
+from course_lib import scenes  # noqa: E402
+from course_lib.detection import (  # noqa: E402
+    center_loss, center_net_torch, decode_center_outputs, dihedral_scene,
+    encode_scene_targets, evaluate_center_net, fit_center_net, focal_heatmap_loss,
+    predict_center_net, to_torch_batch)
+from course_lib.masks import mask_to_box  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_scenes():
+    return scenes.make_scenes(6, size=32, classes=("circle", "square", "star"), seed=5)
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_dihedral_scene_moves_boxes_with_the_pixels(small_scenes, k):
+    for index in range(len(small_scenes)):
+        masks = small_scenes.masks(index)
+        image, boxes = dihedral_scene(small_scenes.images[index], small_scenes.boxes[index], k)
+        turned = [dihedral_scene(mask[:, :, None], np.zeros((0, 4)), k)[0][:, :, 0]
+                  for mask in masks]
+        np.testing.assert_array_equal(boxes, np.stack([mask_to_box(m) for m in turned]))
+        assert image.shape == small_scenes.images[index].shape
+    if k == 0:
+        np.testing.assert_array_equal(image, small_scenes.images[-1])
+
+
+def test_dihedral_scene_rejects_bad_input():
+    with pytest.raises(ValueError, match="square"):
+        dihedral_scene(np.zeros((4, 6, 3)), np.zeros((0, 4)), 1)
+    with pytest.raises(ValueError, match="0..7"):
+        dihedral_scene(np.zeros((4, 4, 3)), np.zeros((0, 4)), 8)
+
+
+def _centernet_neg_loss(pred, gt):
+    """CenterNet's src/lib/models/losses.py _neg_loss (on probabilities), as the oracle."""
+    pos_inds = gt.eq(1).float()
+    neg_inds = gt.lt(1).float()
+    neg_weights = torch.pow(1 - gt, 4)
+    pos_loss = (torch.log(pred) * torch.pow(1 - pred, 2) * pos_inds).sum()
+    neg_loss = (torch.log(1 - pred) * torch.pow(pred, 2) * neg_weights * neg_inds).sum()
+    num_pos = pos_inds.sum()
+    if num_pos == 0:
+        return -neg_loss
+    return -(pos_loss + neg_loss) / num_pos
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_focal_heatmap_loss_matches_centernet(small_scenes, seed):
+    targets = encode_scene_targets(small_scenes, stride=4, min_radius=1)
+    heatmap = torch.from_numpy(targets["heatmap"]).double()
+    logits = torch.randn(heatmap.shape, generator=torch.Generator().manual_seed(seed),
+                         dtype=torch.float64) * 2
+    expected = _centernet_neg_loss(torch.sigmoid(logits), heatmap)
+    assert focal_heatmap_loss(logits, heatmap).item() == pytest.approx(expected.item(),
+                                                                      rel=1e-9)
+    no_peaks = torch.zeros_like(heatmap)
+    assert focal_heatmap_loss(logits, no_peaks).item() == pytest.approx(
+        _centernet_neg_loss(torch.sigmoid(logits), no_peaks).item(), rel=1e-9)
+    with pytest.raises(ValueError, match="same shape"):
+        focal_heatmap_loss(logits, heatmap[:, :1])
+
+
+def test_center_loss_is_l1_at_the_centers_only(small_scenes):
+    targets = {k: torch.from_numpy(v) for k, v in
+               encode_scene_targets(small_scenes, stride=4).items()}
+    outputs = {"heatmap": torch.zeros_like(targets["heatmap"]),
+               "size": targets["size"] + 0.5, "offset": targets["offset"] - 0.25}
+    outputs["size"][:, :, 0, 0] += 100  # a non-center cell (no center falls there)
+    assert targets["mask"][:, 0, 0].sum() == 0
+    losses = center_loss(outputs, targets, size_weight=0.1, offset_weight=1.0)
+    assert losses["size"].item() == pytest.approx(2 * 0.5)  # two channels
+    assert losses["offset"].item() == pytest.approx(2 * 0.25)
+    assert losses["loss"].item() == pytest.approx(
+        losses["heatmap"].item() + 0.1 * 1.0 + 0.5, rel=1e-6)
+
+
+def _perfect_outputs(targets):
+    heat = torch.from_numpy(targets["heatmap"]).double().clamp(1e-6, 1 - 1e-12)
+    return {"heatmap": torch.log(heat / (1 - heat)),
+            "size": torch.from_numpy(targets["size"]),
+            "offset": torch.from_numpy(targets["offset"])}
+
+
+def test_decoding_perfect_outputs_gives_back_the_boxes(small_scenes):
+    targets = encode_scene_targets(small_scenes, stride=4, min_radius=1)
+    decoded = decode_center_outputs(_perfect_outputs(targets), stride=4, top_k=10,
+                                    score_threshold=0.99)
+    for result, boxes, labels in zip(decoded, small_scenes.boxes, small_scenes.labels):
+        assert result["boxes"].dtype == np.float64 and result["labels"].dtype == np.int64
+        order = np.lexsort(boxes.T[::-1])
+        found = np.lexsort(result["boxes"].T[::-1])
+        np.testing.assert_allclose(result["boxes"][found], boxes[order], atol=1e-5)
+        np.testing.assert_array_equal(result["labels"][found], labels[order])
+        assert np.all(np.diff(result["scores"]) <= 0)
+
+
+def test_peak_pool_one_keeps_the_neighbours(small_scenes):
+    targets = encode_scene_targets(small_scenes, stride=4, radius=1)
+    outputs = _perfect_outputs(targets)
+    peaks = decode_center_outputs(outputs, stride=4, top_k=50, score_threshold=0.1)
+    every_cell = decode_center_outputs(outputs, stride=4, top_k=50, score_threshold=0.1,
+                                       peak_pool=1)
+    for a, b, labels in zip(peaks, every_cell, small_scenes.labels):
+        assert len(a["boxes"]) == len(labels)
+        assert len(b["boxes"]) > len(labels)
+    with pytest.raises(ValueError, match="odd"):
+        decode_center_outputs(outputs, stride=4, peak_pool=2)
+
+
+def test_model_shapes_and_a_short_fit(small_scenes):
+    torch.manual_seed(0)
+    model = center_net_torch(3, widths=(4, 8, 8), head_width=8)
+    x, _ = to_torch_batch(small_scenes.images)
+    outputs = model(x)
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == {
+        "heatmap": (6, 3, 8, 8), "size": (6, 2, 8, 8), "offset": (6, 2, 8, 8)}
+    assert model.stride == 4
+    first = torch.sigmoid(outputs["heatmap"]).mean().item()
+    assert first == pytest.approx(0.1, abs=0.05)  # the prior bias
+    history = fit_center_net(model, small_scenes, num_epochs=2, batch_size=4,
+                             val_data=small_scenes)
+    assert set(history) == {"loss", "heatmap", "size", "offset", "val_loss", "val_heatmap",
+                            "val_size", "val_offset"}
+    assert all(len(v) == 2 and np.all(np.isfinite(v)) for v in history.values())
+    losses = evaluate_center_net(model, small_scenes.images,
+                                 encode_scene_targets(small_scenes, stride=4))
+    assert losses["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-5)
+    predictions = predict_center_net(model, small_scenes.images, top_k=5, score_threshold=0)
+    assert len(predictions) == 6 and all(len(p["boxes"]) == 5 for p in predictions)
+    assert all(np.all((p["boxes"] >= 0) & (p["boxes"] <= 32)) for p in predictions)
+
+
+def test_model_and_batches_reject_bad_input():
+    with pytest.raises(ValueError, match="widths"):
+        center_net_torch(3, widths=(4, 8))
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        to_torch_batch(np.zeros((2, 3, 8, 8), dtype=np.uint8))
