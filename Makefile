@@ -20,6 +20,7 @@ export PYTHONHASHSEED ?= 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: book test lab exercises notebooks pretrained lock clean env browser sandbox gpu-report
+.PHONY: classroom node postgres
 .PHONY: release collect grade grades extend
 
 # Classroom variables (README, "Instructor workflow"): A= an assignment (01_perceptrons),
@@ -54,7 +55,7 @@ book: $(STAMP)
 	@echo "Book: file://$(CURDIR)/_build/html/index.html"
 
 # Two pytest workers on two cores: one math thread each (PyTorch, numpy), else they fight.
-test: $(STAMP) browser sandbox
+test: $(STAMP) browser sandbox node postgres
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope --durations=20
 
 # Headless Chromium (Debian's package) lets tests/test_book.py check the book as a reader sees
@@ -76,6 +77,39 @@ sandbox:
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
 	      || echo "could not install bubblewrap: the sandbox tests will be skipped"; \
 	  else echo "bubblewrap not found: the sandbox tests will be skipped"; fi; }
+
+# npm's configurable-http-proxy (package-lock.json), the proxy of the classroom's JupyterHub.
+# Node and npm come from Debian when missing and this user can; otherwise the hub test is skipped.
+node: node_modules/.bin/configurable-http-proxy
+node_modules/.bin/configurable-http-proxy: package.json package-lock.json
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's nodejs and npm for the classroom's proxy..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } \
+	      || echo "could not install npm: the classroom (hub) test will be skipped"; \
+	  else echo "npm not found: make classroom cannot start, the hub test will be skipped"; fi; }
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error \
+	  && touch $@ || echo "npm ci failed: the classroom (hub) test will be skipped"; fi
+
+# Debian's PostgreSQL for tests/test_classroom_db.py (the DB_URL=postgresql://... gradebook).
+# Installed when missing and this user can; otherwise that test is skipped.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's postgresql for the gradebook test..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+	      || echo "could not install postgresql: the PostgreSQL gradebook test will be skipped"; \
+	  else echo "postgresql not found: the PostgreSQL gradebook test will be skipped"; fi; }
+
+# The classroom: a local JupyterHub (course_grading/classroom/hub.py) with an instructor account
+# (you, in this folder, with the formgrader) and STUDENTS= (one unix user each when run as
+# root), the course's .venv as kernel and its own exchange (EXCHANGE=, default .classroom/exchange).
+# Prints the URL and the accounts' passwords. make classroom STUDENTS=alice,bob PORT=8000
+STUDENTS ?= student1,student2
+PORT ?= 8000
+classroom: $(STAMP) node sandbox
+	$(BIN)/python -m course_grading.classroom.hub --course $(CURDIR) --students $(STUDENTS) \
+		--port $(PORT) $(if $(EXCHANGE),--exchange $(EXCHANGE))
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab
