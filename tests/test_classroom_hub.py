@@ -38,6 +38,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -277,18 +278,23 @@ def test_classroom_end_to_end(classroom):
     # Bob tries to submit as alice: nbgrader's --student is refused by the course exchange...
     code, out = room.nbgrader(BOB, "submit", tiny.ASSIGNMENT, f"--student={ALICE}")
     assert code != 0 and "cannot submit as" in out, out
-    # ...and when he bypasses that (nbgrader's own submit class), a wrong answer filed under
-    # alice's name lands in the inbound, newer than hers, but collect skips it.
-    room.user_api(BOB, "PUT", f"api/contents/{tiny.ASSIGNMENT}/{tiny.NOTEBOOK}", {
-        "type": "notebook", "format": "json",
-        "content": tiny.answered(json.loads(
-            (Path(settings["course"]) / "release" / tiny.ASSIGNMENT / tiny.NOTEBOOK)
-            .read_text()), "wrong")})
-    time.sleep(1.1)  # a later timestamp than alice's
-    code, out = room.nbgrader(BOB, "submit", tiny.ASSIGNMENT, f"--student={ALICE}",
-                              "--ExchangeFactory.submit="
-                              "nbgrader.exchange.default.submit.ExchangeSubmit")
-    assert code == 0, out
+    # ...so he writes a submission under alice's name straight into the inbound (what any
+    # client can do): a wrong answer, newer than hers. Collect must skip it (the folder is his).
+    wrong = tiny.answered(json.loads(
+        (Path(settings["course"]) / "release" / tiny.ASSIGNMENT / tiny.NOTEBOOK).read_text()),
+        "wrong")
+    out = room.run_python(BOB, f"""
+import datetime, json, os
+stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+folder = os.path.join({str(inbound)!r}, "{ALICE}+{tiny.ASSIGNMENT}+" + stamp + "+forged")
+os.mkdir(folder)
+with open(os.path.join(folder, {tiny.NOTEBOOK!r}), "w") as f:
+    f.write({json.dumps(wrong)!r})
+with open(os.path.join(folder, "timestamp.txt"), "w") as f:
+    f.write(stamp)
+print("FORGED", folder)
+""")
+    assert "FORGED" in out, out
     forged = [p for p in inbound.iterdir() if p.name.startswith(ALICE + "+" + tiny.ASSIGNMENT)]
     assert len(forged) == 2, forged  # alice's own and bob's forgery
 
@@ -351,11 +357,12 @@ def test_classroom_end_to_end(classroom):
             pages = sorted((home / assignment / "feedback").glob("*/*.html"))
             assert len(pages) == 1, (user, assignment, pages)  # one submission, one page
             html = pages[0].read_text()
+            text = unescape(re.sub(r"<[^>]+>", "", html))  # code is highlighted in spans
             if assignment == tiny.ASSIGNMENT:
                 other = BOB if user == ALICE else ALICE
-                assert own_code[user] in html and own_code[other] not in html
-                assert "return a - b" not in html  # never the forgery
-            unanswered[(user, assignment)] = html.count("NotImplementedError")
+                assert own_code[user] in text and own_code[other] not in text
+                assert "return a - b" not in text  # never the forgery
+            unanswered[(user, assignment)] = text.count("NotImplementedError")
         feedback_files = {p.name for p in home.rglob("*.html")}
         assert len(feedback_files) == len(ASSIGNMENTS), feedback_files
     # 01: bob's page shows his unanswered parts (raise NotImplementedError), alice's does not.

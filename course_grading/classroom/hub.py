@@ -128,6 +128,36 @@ def tighten_course(course: Path) -> list[str]:
     return changed
 
 
+def interpreter_blockers(venv: Path) -> list[Path]:
+    """Folders on the way to the venv's real Python that other users cannot enter.
+
+    A venv made from a Python under /root (pyenv) cannot be run by the students' unix users
+    while /root is 0700; their servers would fail with "Permission denied".
+    """
+    blocked = []
+    for target in (Path(venv) / "bin" / "python", Path(venv)):
+        real = target.resolve()
+        for folder in [*reversed(real.parents), real] if real.is_dir() else reversed(real.parents):
+            if not stat.S_IMODE(folder.stat().st_mode) & stat.S_IXOTH and folder not in blocked:
+                blocked.append(folder)
+    return blocked
+
+
+def open_folders(folders: list[Path]) -> dict[str, int]:
+    """Let other users enter (not list) ``folders``: add o+x. Returns the old modes."""
+    old = {}
+    for folder in folders:
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        old[str(folder)] = mode
+        os.chmod(folder, mode | stat.S_IXOTH)
+    return old
+
+
+def restore_modes(old: dict[str, int]) -> None:
+    for folder, mode in old.items():
+        os.chmod(folder, mode)
+
+
 def setup(course: Path, *, students: list[str], instructor: str = "instructor",
           state: Path | None = None, exchange: Path | None = None, homes: Path | None = None,
           port: int = 8000, ip: str = "127.0.0.1", unix_users: bool | None = None,
@@ -336,7 +366,7 @@ try:  # the classes need jupyterhub; the rest of this module does not
             venv_bin = str(Path(self.classroom["venv"]) / "bin")
             env["PATH"] = venv_bin + os.pathsep + env.get("PATH", os.defpath)
             env["VIRTUAL_ENV"] = self.classroom["venv"]
-            env["EXCHANGE"] = self.classroom["exchange"]
+            env["COURSE_EXCHANGE"] = self.classroom["exchange"]
             env["JUPYTERHUB_ROOT_DIR"] = self.workdir
             if self.classroom.get("db_url") and self.is_instructor:
                 env["DB_URL"] = self.classroom["db_url"]
@@ -439,9 +469,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = setup(args.course, students=students, instructor=args.instructor,
                      exchange=args.exchange, ip=args.ip, port=args.port,
                      db_url=os.environ.get("DB_URL") or None)
+    opened = {}
     if settings["unix_users"]:
         for change in tighten_course(Path(settings["course"])):
             print(f"made private to the instructor: {change}")
+        blockers = interpreter_blockers(Path(settings["venv"]))
+        if blockers:
+            print("The students' unix users must run the course's Python; until the hub stops, "
+                  "they may enter (not list): " + ", ".join(map(str, blockers)))
+            opened = open_folders(blockers)
     print_welcome(settings)
     process = hub_process(settings)
     try:
@@ -449,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stop_hub(process)
         return 0
+    finally:
+        restore_modes(opened)
 
 
 if __name__ == "__main__":
