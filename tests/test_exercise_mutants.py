@@ -16,6 +16,7 @@ import pytest
 from exercise_mutants import mutant, notebook, variant
 from test_exercise_mutants_ch02_ch06_new import CH02_NEW, CH06_NEW
 from test_exercise_mutants_ch04_backward import CH04_BACKWARD
+from test_exercise_mutants_ch09 import CH09
 
 F64 = "dtype=np.float64"
 F32 = "dtype=np.float32"
@@ -1528,6 +1529,7 @@ CHAPTERS = {
     "05_training_cnns": CH05,
     "06_regularization": CH06 + CH06_NEW,
     "07_architectures": CH07,
+    "09_detection_segmentation": CH09,
 }
 CASES = [pytest.param(assignment, answer, id=f"{assignment}-{answer.id}")
          for assignment, answers in CHAPTERS.items() for answer in answers]
