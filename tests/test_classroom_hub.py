@@ -238,6 +238,11 @@ def test_classroom_end_to_end(classroom):
     for user in (ALICE, BOB):
         whoami = room.run_python(user, "import getpass, os; print(getpass.getuser(), os.getcwd())")
         assert whoami.split()[0] == user, whoami
+    # ...and cannot read the course's solutions (setup made them private to the instructor).
+    out = room.run_python(ALICE, "import os\ntry:\n    print(os.listdir("
+                          f"{settings['course'] + '/solutions'!r}))\n"
+                          "except OSError as e:\n    print('DENIED', e.errno)")
+    assert "DENIED 13" in out, out
 
     # Release both assignments, as the instructor.
     mark = time.monotonic()
@@ -298,12 +303,6 @@ print("FORGED", folder)
     forged = [p for p in inbound.iterdir() if p.name.startswith(ALICE + "+" + tiny.ASSIGNMENT)]
     assert len(forged) == 2, forged  # alice's own and bob's forgery
 
-    # Students cannot see the inbound or the released feedback's folder.
-    for folder in (inbound, exchange / settings["course_id"] / "feedback"):
-        out = room.run_python(BOB, f"import os\ntry:\n    print(os.listdir({str(folder)!r}))\n"
-                                   "except OSError as e:\n    print('DENIED', e.errno)")
-        assert "DENIED" in out, (folder, out)
-
     # Collect, grade, feedback, as the instructor.
     mark = time.monotonic()
     for assignment in ASSIGNMENTS:
@@ -323,6 +322,12 @@ print("FORGED", folder)
             code, out = room.nbgrader(INSTRUCTOR, step, assignment)
             assert code == 0, out
     timings["feedback"] = time.monotonic() - mark
+
+    # Students cannot see the inbound or the released feedback's folder.
+    for folder in (inbound, exchange / settings["course_id"] / "feedback"):
+        out = room.run_python(BOB, f"import os\ntry:\n    print(os.listdir({str(folder)!r}))\n"
+                                   "except OSError as e:\n    print('DENIED', e.errno)")
+        assert "DENIED 13" in out, (folder, out)  # EACCES
 
     # Scores in the gradebook.
     from nbgrader.api import Gradebook
@@ -363,8 +368,8 @@ print("FORGED", folder)
                 assert own_code[user] in text and own_code[other] not in text
                 assert "return a - b" not in text  # never the forgery
             unanswered[(user, assignment)] = text.count("NotImplementedError")
-        feedback_files = {p.name for p in home.rglob("*.html")}
-        assert len(feedback_files) == len(ASSIGNMENTS), feedback_files
+        feedback_files = sorted(home.glob("*/feedback/**/*.html"))
+        assert len(feedback_files) == len(ASSIGNMENTS), feedback_files  # no one else's
     # 01: bob's page shows his unanswered parts (raise NotImplementedError), alice's does not.
     assert unanswered[(BOB, BIG)] > unanswered[(ALICE, BIG)], unanswered
 

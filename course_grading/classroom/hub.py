@@ -198,6 +198,7 @@ def setup(course: Path, *, students: list[str], instructor: str = "instructor",
     for name in [instructor, *students]:
         accounts.setdefault(name, secrets.token_urlsafe(9))
     _write_private(accounts_file, json.dumps(accounts, indent=1))
+    made_private = tighten_course(course) if unix_users else []
     if unix_users:
         if homes is not None:
             homes.mkdir(parents=True, exist_ok=True)
@@ -213,7 +214,7 @@ def setup(course: Path, *, students: list[str], instructor: str = "instructor",
         "unix_users": unix_users, "instructor_unix": me.pw_name, "instructor_home": me.pw_dir,
         "homes": str(homes) if homes else None, "venv": str(Path(sys.prefix)),
         "ip": ip, "port": port, "hub_port": free_port(), "proxy_api_port": free_port(),
-        "chp": str(chp), "db_url": db_url,
+        "chp": str(chp), "db_url": db_url, "made_private": made_private,
         "url": f"http://{ip}:{port}/",
     }
     _write_private(hub_dir / "settings.json", json.dumps(settings, indent=1))
@@ -471,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                      db_url=os.environ.get("DB_URL") or None)
     opened = {}
     if settings["unix_users"]:
-        for change in tighten_course(Path(settings["course"])):
+        for change in settings["made_private"]:
             print(f"made private to the instructor: {change}")
         blockers = interpreter_blockers(Path(settings["venv"]))
         if blockers:
