@@ -49,7 +49,8 @@ def part_of(grade_id: str, answers: list[str]) -> str:
 
 
 def part_titles(course: Course, assignment: str, notebook: str) -> dict[str, str]:
-    """``{part id: "Part 1 — ..."}`` from the heading of each ``<part>-task`` cell."""
+    """``{part id: "Part 1 — ..."}`` from the heading of each ``<part>-task`` cell, and
+    ``{grade id: ""}`` for the notebook's other cells, in the notebook's order."""
     path = course.root / course.coursedir().source_directory / assignment / f"{notebook}.ipynb"
     titles = {}
     try:
@@ -58,6 +59,7 @@ def part_titles(course: Course, assignment: str, notebook: str) -> dict[str, str
         return titles
     for cell in cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        titles.setdefault(grade_id, "")
         if grade_id.endswith("-task") and cell.get("cell_type") == "markdown":
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
             heading = re.search(r"^#+\s*(.+?)\s*$", source, re.MULTILINE)
@@ -92,6 +94,8 @@ def notebook_result(course: Course, gradebook, assignment: str, student: str,
         parts[part_of(cell.name, answers)] = parts.get(part_of(cell.name, answers), 0) + (
             cell.max_score or 0)
     titles = part_titles(course, assignment, notebook)
+    order = {grade_id: index for index, grade_id in enumerate(titles)}
+    parts = dict(sorted(parts.items(), key=lambda item: order.get(item[0], len(order))))
     submitted = course.root / SUBMITTED / student / assignment / f"{notebook}.ipynb"
     autograded = course.root / AUTOGRADED / student / assignment / f"{notebook}.ipynb"
     log = course.log_path(assignment, student)

@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -349,7 +350,8 @@ def extend(course: Course, assignment: str, student: str, hours: float) -> int:
     from nbgrader.api import Gradebook
 
     prepare(course, assignment)
-    with Gradebook(course.db_url, course.course_id) as gradebook:
+    with Gradebook(course.db_url, course.course_id) as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes inside nbgrader
         gradebook.update_or_create_student(student)
         gradebook.update_or_create_submission(assignment, student)
         gradebook.grant_extension(assignment, student, hours=hours)
