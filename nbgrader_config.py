@@ -71,10 +71,10 @@ c.Autograde.autograde_preprocessors = [
 # course_lib modules that hold an assignment's reference answers: while that assignment is
 # graded, importing them in the student kernel fails with a clear message (files that do not
 # exist are ignored). Chapter 8's notebook uses course_lib.transfer and .blocks itself.
-# Tests of these assignments still hold student PyTorch modules and Keras models, which the
-# grader cannot rebuild from data yet: their cells all run in the sandboxed student kernel.
-c.SandboxedExecute.single_kernel = ["04_cnn_blocks", "05_training_cnns", "07_architectures",
-                                    "08_transfer_learning"]
+# The tests of these assignments still hand Keras models and tensors to student code, or let
+# it replace layers of a model the test owns, which the channel cannot carry yet: their cells
+# all run in the sandboxed student kernel (PyTorch modules cross it: course_grading/README.md).
+c.SandboxedExecute.single_kernel = ["07_architectures", "08_transfer_learning"]
 c.SandboxedExecute.answer_modules = {
     "01_perceptrons": ["course_lib/activations.py", "course_lib/layers.py"],
     "02_backprop": ["course_lib/layers.py", "course_lib/gradcheck.py", "course_lib/losses.py"],
