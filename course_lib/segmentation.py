@@ -265,13 +265,16 @@ def predict_class_map(model, images: np.ndarray, framework: str = "torch", *,
     """The predicted class of every pixel: uint8 images (N, H, W, 3) -> (N, H, W) int64.
 
     The argmax over the class logits, in inference mode (PyTorch: ``eval()`` and
-    ``no_grad``, the previous mode restored; Keras: ``model.predict``).
+    ``no_grad``, the previous mode restored; Keras: ``model(x, training=False)`` batch by
+    batch, eagerly: ``model.predict`` would trace a new function for every new model).
 
     Taught in: ch09, 09_4_segmentation.ipynb
     """
     x = pretrained.as_inputs(images, framework)  # checks (N, H, W, 3) uint8
     if framework == "keras":
-        logits = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+        logits = np.concatenate([np.asarray(model(x[start:start + batch_size],
+                                                  training=False))
+                                 for start in range(0, len(x), batch_size)])
         if logits.ndim != 4 or logits.shape[:3] != images.shape[:3]:
             raise ValueError(f"the Keras model must return (N, H, W, K) logits, got "
                              f"{logits.shape}")
