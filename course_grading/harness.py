@@ -36,19 +36,88 @@ from course_grading import wire
 
 CALL_TIMEOUT = 60.0  # seconds one call into the student kernel may take
 CALLBACK = "<grader callback>"  # type name of a handle to a grader function
+TRANSFER = "<grader transfer>"  # a grader module/optimizer copied into the student kernel
+TRANSFERRED_OBJECT = "<transferred object>"  # ... and referred to in a result
+TRANSFERRED_PARAMETER = "<transferred parameter>"  # one of its parameters in a result
+# Classes whose instances may be copied into the student kernel: library code it can import.
+TRANSFERABLE_PACKAGES = ("torch", "torchvision", "course_lib")
+SHARED_TENSOR = "__course_shared_tensor__"  # a student parameter/buffer, kept in sync
+MODULE_SPEC = "__course_module_spec__"  # a student module made of library classes only
 MAX_REPLY_BYTES = wire.MAX_MESSAGE_BYTES
 
 STUDENT_SIDE = '''
 def _course_start_server(socket_path):
-    import os, socket, threading
+    import os, socket, sys, threading
     from IPython import get_ipython
     from course_grading_wire import Handle, RemoteError, decode, encode
     namespace, handles = get_ipython().user_ns, {}
+    internals = {"_parameters", "_buffers", "_modules", "_non_persistent_buffers_set",
+                 "training"}
+
+    def module_spec(obj, depth=0):
+        # a torch module whose every class is a library's: its classes, data attributes,
+        # parameters and buffers (the grader rebuilds it with its own library code)
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(obj, torch.nn.Module) or depth > 32:
+            return None
+        kind = type(obj)
+        if not kind.__module__.startswith(("torch.nn.modules.", "torchvision.")):
+            return None
+        attrs = {}
+        for key, value in vars(obj).items():
+            if key in internals or key.startswith("__") or key.endswith("_hooks") \
+                    or key.endswith("_hooks_with_kwargs") or key.endswith("_hooks_always_called"):
+                continue
+            try:
+                encode(value)
+            except Exception:
+                return None
+            attrs[key] = value
+        children = {}
+        for name, child in obj._modules.items():
+            children[name] = None if child is None else module_spec(child, depth + 1)
+            if child is not None and children[name] is None:
+                return None
+        return {"class": kind.__module__ + "." + kind.__qualname__, "attrs": attrs,
+                "training": obj.training,
+                "params": {k: mark(v) for k, v in obj._parameters.items()},
+                "buffers": {k: v for k, v in obj._buffers.items()},
+                "non_persistent": sorted(obj._non_persistent_buffers_set),
+                "children": children}
+
+    def mark(value):
+        # a parameter (or a module's buffer) the grader may change in place: sent with a
+        # handle, so that the grader's changes can be copied back before its next request
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(value, torch.Tensor):
+            return value
+        handles[id(value)] = value
+        return {"__course_shared_tensor__": [
+            Handle(id(value), "Tensor"), value.detach(),
+            isinstance(value, torch.nn.Parameter), bool(value.requires_grad)]}
+
+    def marked(value, owner=None):
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return value
+        if type(value) in (list, tuple):
+            return type(value)(marked(v) for v in value)
+        if type(value) is dict:
+            return {k: marked(v) for k, v in value.items()}
+        if isinstance(value, torch.nn.Parameter) or (
+                owner is not None and isinstance(value, torch.Tensor)
+                and any(value is b for b in owner._buffers.values())):
+            return mark(value)
+        return value
 
     def handle_for(obj):
+        spec = module_spec(obj)
+        if spec is not None:  # a module made of library classes only: sent as data
+            return {"__course_module_spec__": spec}
         handles[id(obj)] = obj
         return Handle(id(obj), type(obj).__qualname__, callable_=callable(obj),
-                      iterator=hasattr(type(obj), "__next__"))
+                      iterator=hasattr(type(obj), "__next__"),
+                      bases=[f"{k.__module__}.{k.__qualname__}" for k in type(obj).__mro__])
 
     def send(stream, text):
         data = text.encode()
@@ -87,15 +156,45 @@ def _course_start_server(socket_path):
             def __repr__(self):
                 return "<grader object>"
 
+        transferred = []  # the grader's modules and optimizers, copied in for this call
+
         def resolve(value):
             if isinstance(value, Handle):
                 if value.type_name == "<grader callback>":
                     return GraderObject(value)
+                if value.type_name == "<grader transfer>":
+                    return transferred[value.id]
                 return handles[value.id]
             if type(value) in (list, tuple):
                 return type(value)(resolve(v) for v in value)
             if type(value) is dict:
                 return {k: resolve(v) for k, v in value.items()}
+            return value
+
+        def state_of(obj):
+            # what the call did to a transferred module or optimizer, as data
+            import torch
+            if not isinstance(obj, torch.nn.Module):
+                return {"optimizer": obj.state_dict()}
+            params = dict(obj.named_parameters())
+            return {"params": {k: p.detach() for k, p in params.items()},
+                    "grads": {k: p.grad for k, p in params.items()},
+                    "requires_grad": {k: p.requires_grad for k, p in params.items()},
+                    "buffers": dict(obj.named_buffers()),
+                    "training": {k: m.training for k, m in obj.named_modules()}}
+
+        def references(value, params):
+            # transferred objects and their parameters in a result: the grader's originals
+            if type(value) in (list, tuple):
+                return type(value)(references(v, params) for v in value)
+            if type(value) is dict:
+                return {k: references(v, params) for k, v in value.items()}
+            for index, obj in enumerate(transferred):
+                if value is obj:
+                    return Handle(index, "<transferred object>")
+            for index, param in enumerate(params):
+                if value is param:
+                    return Handle(index, "<transferred parameter>")
             return value
 
         def describe(name):
@@ -110,15 +209,34 @@ def _course_start_server(socket_path):
 
         while True:
             try:
-                request = resolve(decode(receive(stream)))
+                request = decode(receive(stream))
+                transferred[:] = []
+                if type(request) is dict and "transfer" in request:
+                    import base64, pickle  # the grader's own objects, pickled by the grader
+                    transferred[:] = pickle.loads(base64.b64decode(request.pop("transfer")))
+                request = resolve(request)
                 op, target, after = request["op"], request.get("target"), None
                 if op == "describe":
                     result = describe(target)
                 elif op == "call":
-                    result = target(*request["args"], **request["kwargs"])
+                    if request.get("no_grad"):  # the test called it under torch.no_grad()
+                        import torch
+                        with torch.no_grad():
+                            result = target(*request["args"], **request["kwargs"])
+                    else:
+                        result = target(*request["args"], **request["kwargs"])
                     after = [request["args"], request["kwargs"]]  # as the call left them
                 elif op == "getattr":
                     result = getattr(target, request["name"])
+                    torch = sys.modules.get("torch")
+                    if torch is not None and isinstance(target, torch.nn.Module):
+                        result = marked(result, owner=target)
+                elif op == "sync":  # the grader changed shared tensors in place
+                    import torch
+                    with torch.no_grad():
+                        for tensor, value in request["values"]:
+                            tensor.copy_(value)
+                    result = None
                 elif op == "getitem":
                     result = target[request["key"]]
                 elif op == "len":
@@ -126,10 +244,20 @@ def _course_start_server(socket_path):
                 elif op == "iter":
                     result = iter(target)
                 elif op == "next":
-                    result = next(target)
+                    result = marked(next(target))
                 else:
                     raise ValueError("unknown request " + repr(op))
-                reply = encode({"ok": result, "after": after}, handle_for=handle_for)
+                extra = {}
+                if transferred:
+                    import torch
+                    params = [p for obj in transferred if isinstance(obj, torch.nn.Module)
+                              for p in obj.parameters()]
+                    result = references(result, params)
+                    extra["transferred"] = [state_of(obj) for obj in transferred]
+                if op in ("call", "getitem"):
+                    result = marked(result)
+                reply = encode({"ok": result, "after": after, **extra},
+                               handle_for=handle_for)
             except EOFError:
                 return
             except BaseException as error:
@@ -184,6 +312,12 @@ class StudentKernel:
         self.socket_path = self.scratch / f"channel-{secrets.token_hex(6)}.sock"
         self._stream = None
         self._grader_objects: dict[int, object] = {}  # passed in by tests, kept while grading
+        # student parameters/buffers seen here: handle id -> (the grader's copy, its version
+        # when last in sync); changes the test makes are sent back (_push_shared). Kept for
+        # the kernel's lifetime, as the student side keeps the originals: a test may change
+        # the parameters of a module it then drops, and the change must still reach it.
+        self._shared: dict[int, tuple] = {}
+        self._pushing = False
 
     def install(self) -> None:
         """Send the student side of the channel (wire + server) into the kernel, start it."""
@@ -239,12 +373,18 @@ class StudentKernel:
         place (arrays, lists, dicts) are changed the same way here, so ``check_no_mutation``
         sees what the student code did.
         """
+        self._push_shared()
         target = target.handle if isinstance(target, Remote) else target
         callbacks = self._grader_objects  # a student object may keep one for a later call
+        transfers: list = []  # the grader's modules and optimizers among the arguments
+        message = {"op": op, "target": target, **_unwrap(fields, callbacks, transfers)}
+        if transfers:
+            message["transfer"] = _pickled(transfers)
+        if op == "call" and _grad_disabled():
+            message["no_grad"] = True
         try:
             self._connect()
-            self._send(wire.encode({"op": op, "target": target,
-                                    **_unwrap(fields, callbacks)}))
+            self._send(wire.encode(message))
             while True:
                 reply = self._receive()
                 if type(reply) is dict and "callback" in reply:
@@ -265,14 +405,54 @@ class StudentKernel:
             self._stop_running_call()
             raise
         if type(reply) is not dict or not ({"ok", "error"} & set(reply)) \
-                or not set(reply) <= {"ok", "after", "error"}:
+                or not set(reply) <= {"ok", "after", "error", "transferred"}:
             self._drop_connection()
             raise StudentKernelError("the student kernel sent a reply that is not a result")
         if "error" in reply:
             raise _exception(reply["error"])
+        if transfers:
+            _load_transferred(transfers, reply.get("transferred"))
         if op == "call" and type(reply.get("after")) is list and len(reply["after"]) == 2:
             _mirror_changes([fields.get("args"), fields.get("kwargs")], reply["after"])
-        return _wrap(reply["ok"], self)
+        return _wrap(reply["ok"], self, transfers)
+
+    def _push_shared(self) -> None:
+        """Send the student kernel the shared tensors a test changed in place since they
+        arrived (``p.zero_()``, ``p.copy_(w)``, an optimizer step on them)."""
+        if self._pushing:
+            return
+        changed = []
+        for handle_id, (tensor, version) in list(self._shared.items()):
+            if tensor._version != version:
+                changed.append([wire.Handle(handle_id, "Tensor"), tensor.detach()])
+                self._shared[handle_id] = (tensor, tensor._version)
+        if changed:
+            self._pushing = True
+            try:
+                self.request("sync", None, values=changed)
+            finally:
+                self._pushing = False
+
+    def shared_tensor(self, handle, value, is_parameter: bool, requires_grad: bool):
+        """The grader's copy of a student parameter or buffer: the same object each time
+        the same student tensor arrives, its values refreshed."""
+        import torch
+
+        if not isinstance(handle, wire.Handle) or not _is_tensor(value):
+            raise StudentKernelError("malformed shared tensor")
+        known = self._shared.get(handle.id)
+        tensor = known[0] if known else None
+        if tensor is not None and tuple(tensor.shape) == tuple(value.shape) \
+                and tensor.dtype == value.dtype:
+            with torch.no_grad():
+                if not torch.equal(tensor, value):
+                    tensor.copy_(value)
+        else:
+            value = value.detach()
+            tensor = torch.nn.Parameter(value, requires_grad=requires_grad is True) \
+                if is_parameter is True else value
+        self._shared[handle.id] = (tensor, tensor._version)
+        return tensor
 
     def _callback(self, message: dict, callbacks: dict) -> str:
         """Answer the student side's use of a grader object passed in by a test (a call or
@@ -369,6 +549,13 @@ class Remote:
     def __repr__(self) -> str:
         return f"<student {self._name}>"
 
+    @property
+    def __class__(self):
+        """The library class the student object says it derives from (``nn.Module``,
+        ``nn.Conv2d``, a Keras layer), so ``isinstance(model, nn.Module)`` works in a test;
+        :class:`Remote` when none (``type()`` is always :class:`Remote`)."""
+        return library_class(self.handle.bases) or type(self)
+
 
 class RemoteIterator(Remote):
     """A student iterator (a generator, say): ``next()`` works on it, as on the original, so
@@ -379,6 +566,41 @@ class RemoteIterator(Remote):
 
     def __next__(self):
         return self._kernel.request("next", self)
+
+
+# Classes a proxy may claim through isinstance: modules, layers, optimizers (never data types:
+# a proxy that passed for a tensor or an array would reach code that expects real numbers).
+LIBRARY_CLASS_PREFIXES = ("torch.nn.modules.", "torch.optim.", "torchvision.models.",
+                          "torchvision.ops.", "keras.")
+
+
+def library_class(bases) -> type | None:
+    """The first of ``bases`` (``module.qualname`` strings) that names a class of a library in
+    :data:`LIBRARY_CLASS_PREFIXES` already imported here (nothing is imported for it)."""
+    import sys
+
+    for base in bases:
+        if not base.startswith(LIBRARY_CLASS_PREFIXES):
+            continue
+        module_name, _, qualname = base.rpartition(".")
+        while module_name and module_name not in sys.modules:
+            module_name, _, outer = module_name.rpartition(".")
+            qualname = f"{outer}.{qualname}"
+        found = sys.modules.get(module_name)
+        for part in qualname.split(".") if found is not None else ():
+            found = getattr(found, part, None)
+        if isinstance(found, type) and found.__module__.startswith(
+                tuple(prefix.split(".")[0] for prefix in LIBRARY_CLASS_PREFIXES)) \
+                and not _is_data_type(found):
+            return found
+    return None
+
+
+def _is_data_type(kind: type) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return issubclass(kind, np.ndarray) or (torch is not None and issubclass(kind, torch.Tensor))
 
 
 def student_names(kernel: StudentKernel, names, namespace: dict) -> dict:
@@ -393,6 +615,8 @@ def student_names(kernel: StudentKernel, names, namespace: dict) -> dict:
             found[name] = value
         elif kind == "object" and isinstance(value, Remote):
             found[name] = type(value)(kernel, value.handle, name)
+        elif kind == "object" and _is_module(value):  # rebuilt here from its description
+            found[name] = value
     return found
 
 
@@ -449,28 +673,89 @@ def _exception(error: wire.RemoteError) -> BaseException:
     return StudentError(f"{error.type_name}: {error.message}")
 
 
-def _wrap(value, kernel: StudentKernel):
-    """Handles in a decoded result become :class:`Remote` proxies."""
+def _wrap(value, kernel: StudentKernel, transfers=()):
+    """Handles in a decoded result become :class:`Remote` proxies; references to the
+    grader's transferred objects (``transfers``) and their parameters become those objects."""
     if isinstance(value, wire.Handle):
         if value.type_name == CALLBACK:  # only the student side resolves these
             raise StudentKernelError("the student kernel sent a callback handle")
+        if value.type_name in (TRANSFERRED_OBJECT, TRANSFERRED_PARAMETER):
+            originals = list(transfers) if value.type_name == TRANSFERRED_OBJECT \
+                else _parameters_of(transfers)
+            if not 0 <= value.id < len(originals):
+                raise StudentKernelError("the student kernel sent an unknown reference")
+            return originals[value.id]
         return RemoteIterator(kernel, value) if value.iterator else Remote(kernel, value)
     if type(value) in (list, tuple):
-        return type(value)(_wrap(v, kernel) for v in value)
+        return type(value)(_wrap(v, kernel, transfers) for v in value)
+    if type(value) is dict and set(value) == {SHARED_TENSOR} \
+            and type(value[SHARED_TENSOR]) is list and len(value[SHARED_TENSOR]) == 4:
+        return kernel.shared_tensor(*value[SHARED_TENSOR])
+    if type(value) is dict and set(value) == {MODULE_SPEC}:
+        return rebuild_module(value[MODULE_SPEC], kernel)
     if type(value) is dict:
-        return {k: _wrap(v, kernel) for k, v in value.items()}
+        return {k: _wrap(v, kernel, transfers) for k, v in value.items()}
     return value
 
 
-def _unwrap(value, callbacks: dict):
-    """Proxies in request arguments become the handles the student side resolves; grader
-    functions and objects become grader handles (registered in ``callbacks``)."""
+def rebuild_module(spec, kernel: StudentKernel):
+    """A real module here from a student module's description (``module_spec`` in
+    :data:`STUDENT_SIDE`): only PyTorch/torchvision classes, built without their
+    ``__init__``, given the data attributes, parameters and buffers the student side sent.
+    Its forward is the library's own code; nothing of the student's runs here."""
+    import torch
+
+    if type(spec) is not dict or type(spec.get("class")) is not str:
+        raise StudentKernelError("malformed module description")
+    kind = library_class([spec["class"]])
+    if kind is None or not issubclass(kind, torch.nn.Module) \
+            or not spec["class"].startswith(("torch.nn.modules.", "torchvision.")):
+        raise StudentKernelError(f"cannot rebuild a module of class {spec['class']!r}")
+    module = kind.__new__(kind)
+    torch.nn.Module.__init__(module)
+    attrs, params, buffers, children = (spec.get(key) for key in (
+        "attrs", "params", "buffers", "children"))
+    if not all(type(part) is dict for part in (attrs, params, buffers, children)):
+        raise StudentKernelError("malformed module description")
+    for key, value in attrs.items():
+        if type(key) is not str or not key.isidentifier() or key.startswith("__"):
+            raise StudentKernelError(f"bad attribute name {key!r}")
+        object.__setattr__(module, key, value)
+    for name, value in params.items():
+        value = _wrap(value, kernel)
+        if value is not None and not isinstance(value, torch.nn.Parameter):
+            raise StudentKernelError(f"parameter {name!r} is not a tensor")
+        module._parameters[str(name)] = value
+    non_persistent = spec.get("non_persistent", [])
+    for name, value in buffers.items():
+        if value is not None and not _is_tensor(value):
+            raise StudentKernelError(f"buffer {name!r} is not a tensor")
+        module._buffers[str(name)] = value
+        if type(non_persistent) is list and name in non_persistent:
+            module._non_persistent_buffers_set.add(str(name))
+    for name, child in children.items():
+        module._modules[str(name)] = None if child is None else rebuild_module(child, kernel)
+    module.training = spec.get("training") is not False
+    return module
+
+
+def _unwrap(value, callbacks: dict, transfers: list | None = None):
+    """Proxies in request arguments become the handles the student side resolves; the
+    grader's PyTorch modules and optimizers are copied over (``transfers``, see
+    :func:`_transferable`); other grader functions and objects become grader handles
+    (registered in ``callbacks``)."""
     if isinstance(value, Remote):
         return value.handle
     if type(value) in (list, tuple):
-        return type(value)(_unwrap(v, callbacks) for v in value)
+        return type(value)(_unwrap(v, callbacks, transfers) for v in value)
     if type(value) is dict:
-        return {k: _unwrap(v, callbacks) for k, v in value.items()}
+        return {k: _unwrap(v, callbacks, transfers) for k, v in value.items()}
+    if transfers is not None and _transferable(value):
+        for index, known in enumerate(transfers):
+            if known is value:
+                return wire.Handle(index, TRANSFER)
+        transfers.append(value)
+        return wire.Handle(len(transfers) - 1, TRANSFER)
     if not _is_data_leaf(value):
         callbacks[id(value)] = value
         return wire.Handle(id(value), CALLBACK, callable_=callable(value))
@@ -554,3 +839,92 @@ def _is_tensor(value) -> bool:
         and hasattr(value, "copy_")
 
 
+
+
+def _transferable(value) -> bool:
+    """A PyTorch module or optimizer of the grader's that the student code should use as a
+    real object (``training_step(model, optimizer=...)``): copied into the student kernel
+    for the call, and what the call did to it copied back (:func:`_load_transferred`).
+
+    Only objects made of classes the student kernel can import (PyTorch, torchvision,
+    course_lib) qualify; a module class a test defines itself stays a callback.
+    """
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(value, (torch.nn.Module, torch.optim.Optimizer)):
+        return False
+    classes = [type(m) for m in value.modules()] if isinstance(value, torch.nn.Module) \
+        else [type(value)]
+    return all(kind.__module__.split(".")[0] in TRANSFERABLE_PACKAGES for kind in classes)
+
+
+def _pickled(objects: list) -> str:
+    """The grader's own objects as one pickle (shared parameters stay shared), base64.
+    Pickles only ever go from the grader to the student kernel, never back."""
+    import base64
+    import pickle
+
+    return base64.b64encode(pickle.dumps(objects)).decode()
+
+
+def _parameters_of(transfers) -> list:
+    import torch
+
+    return [p for obj in transfers if isinstance(obj, torch.nn.Module) for p in obj.parameters()]
+
+
+def _grad_disabled() -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and not torch.is_grad_enabled()
+
+
+def _load_transferred(transfers: list, states) -> None:
+    """Copy into the grader's ``transfers`` what the student code did to their copies:
+    parameters, gradients, ``requires_grad``, buffers, train/eval modes, optimizer state."""
+    import torch
+
+    if type(states) is not list or len(states) != len(transfers):
+        raise StudentKernelError("the student kernel did not report the objects it was given")
+    for obj, state in zip(transfers, states):
+        if type(state) is not dict:
+            raise StudentKernelError("malformed state of a transferred object")
+        if isinstance(obj, torch.optim.Optimizer):
+            obj.load_state_dict(state.get("optimizer"))
+            continue
+        params = dict(obj.named_parameters())
+        fields = [state.get(key) for key in ("params", "grads", "requires_grad", "buffers",
+                                             "training")]
+        if any(type(field) is not dict for field in fields) or set(fields[0]) != set(params):
+            raise StudentKernelError(
+                f"the code changed which parameters the {type(obj).__name__} passed in by "
+                "the test has (the test expects them changed in place, not replaced)")
+        new_params, grads, requires_grad, buffers, training = fields
+        with torch.no_grad():
+            for name, param in params.items():
+                param.copy_(_same_shape(new_params[name], param, name))
+                param.requires_grad_(requires_grad.get(name) is True)
+                grad = grads.get(name)
+                param.grad = None if grad is None else \
+                    _same_shape(grad, param, f"{name}.grad").detach().to(param.dtype).clone()
+            for name, buffer in obj.named_buffers():
+                if buffers.get(name) is not None:
+                    buffer.copy_(_same_shape(buffers[name], buffer, name))
+        for name, module in obj.named_modules():
+            if type(training.get(name)) is bool:
+                module.training = training[name]
+
+
+def _same_shape(value, like, name: str):
+    if not _is_tensor(value) or tuple(value.shape) != tuple(like.shape):
+        raise StudentKernelError(f"{name} changed shape or type in the student's code")
+    return value
+
+
+def _is_module(value) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.nn.Module)

@@ -109,7 +109,9 @@ def _refuse(*args, **kwargs):
 def forbid_calls(*targets, namespace: dict):
     """Inside the block, the functions of ``targets`` may not be used (module docstring)."""
     if "cells" in _GRADING:
-        roots = set(namespace.get("_injected", ())) | set(namespace.get("_student_roots", ()))
+        # the names this test cell reads, itself or through its helpers (twoprocess.py)
+        roots = set(namespace.get("_cell_roots", namespace.get("_injected", ()))) \
+            | set(namespace.get("_student_roots", ()))
         uses = _forbidden_uses(_GRADING["cells"], frozenset(roots),
                                frozenset(forbidden_modules(targets)))
         if uses:

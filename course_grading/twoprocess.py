@@ -20,6 +20,7 @@ student kernel is an ordinary kernel, and the tests still run in the grader.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -106,6 +107,33 @@ def grader_setup_code(cells: list[tuple[str, str]]) -> tuple[str, set[str]]:
     return "\n".join([harness.import_statements(sources), *chosen]), helper_names
 
 
+def function_reads(sources) -> dict[str, set[str]]:
+    """For each top-level function and class the ``sources`` define, the names it reads."""
+    reads: dict[str, set[str]] = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                reads.setdefault(node.name, set()).update(
+                    harness.free_names(ast.unparse(node)))
+    return reads
+
+
+def cell_roots(source: str, reads: dict[str, set[str]]) -> set[str]:
+    """The names a test cell reads, directly or through the helpers it calls (``reads``):
+    where ``forbid_calls`` starts reading the student's code for that cell."""
+    todo, seen = sorted(harness.free_names(source)), set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += sorted(reads.get(name, ()))
+    return seen
+
+
 def is_test_cell(cell) -> bool:
     """An nbgrader autograder-test cell: graded, and not an answer the student writes."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -168,8 +196,10 @@ class SandboxedExecute(Preprocessor):
                              resources["nbgrader"]["assignment"])
         setup_code, helper_names = grader_setup_code(instructor_cells(resources, order))
         # What any test cell reads: a helper one test defines may be called by a later one.
-        test_names = set().union(*(harness.free_names(static.python_source(cell.source))
-                                   for cell in nb.cells if is_test_cell(cell)))
+        test_sources = [static.python_source(cell.source) for cell in nb.cells
+                        if is_test_cell(cell)]
+        test_names = set().union(*(harness.free_names(source) for source in test_sources))
+        reads = function_reads([setup_code, *test_sources])
         try:
             with (contextlib.nullcontext() if single
                   else grader.setup_kernel(env=self._grader_env())):
@@ -193,8 +223,10 @@ class SandboxedExecute(Preprocessor):
                             self._wait_for(grader, setup_id)
                             setup_id = None
                         names = sorted(test_names | helper_names)
+                        roots = sorted(cell_roots(static.python_source(cell.source), reads))
                         self._run_silently(grader, "_harness.inject(_student, "
-                                           f"{names!r}, globals(), _injected)", cell)
+                                           f"{names!r}, globals(), _injected)\n"
+                                           f"_cell_roots = {roots!r}", cell)
                         grader.execute_cell(cell, index)
                     else:
                         student_alive = self._run_student_cell(student, cell, index)

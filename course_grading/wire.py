@@ -28,6 +28,7 @@ import numpy as np
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a reply larger than this is refused, not parsed
 MAX_DEPTH = 64
+MAX_BASES = 32  # classes named in a handle's ``bases``
 BUILTIN_SCALARS = (type(None), bool, str)
 BUILTIN_TYPES = {t.__name__: t for t in (int, float, bool, complex, str)}
 
@@ -37,12 +38,18 @@ class WireError(ValueError):
 
 
 class Handle:
-    """A reference to an object that stays on the other side (``id`` only)."""
+    """A reference to an object that stays on the other side (``id`` only).
+
+    ``bases`` names the classes of the object's type, ``module.qualname`` each, most derived
+    first, as the other side reports them (a claim, not a fact: used only to let
+    ``isinstance`` recognise library classes, never to run anything).
+    """
 
     def __init__(self, handle_id: int, type_name: str = "", *, callable_: bool = False,
-                 iterator: bool = False):
+                 iterator: bool = False, bases: tuple[str, ...] = ()):
         self.id, self.type_name, self.callable = int(handle_id), str(type_name), callable_
         self.iterator = iterator
+        self.bases = tuple(str(base) for base in bases)[:MAX_BASES]
 
     def __repr__(self) -> str:
         return f"<remote {self.type_name or 'object'} #{self.id}>"
@@ -86,16 +93,17 @@ def _encode(value, blobs, handle_for, depth):
         return {"t": "dtype", "v": np.dtype(value).str}
     if type(value).__module__ == "torch" and type(value).__name__ == "dtype":
         return {"t": "torch_dtype", "v": str(value).removeprefix("torch.")}
-    if type(value) in (list, tuple):
+    if type(value) in (list, tuple) or _is_torch_size(value):  # torch.Size: a tuple
         items = [_encode(item, blobs, handle_for, depth + 1) for item in value]
-        return {"t": type(value).__name__, "v": items}
-    if type(value) is dict:
+        return {"t": "list" if type(value) is list else "tuple", "v": items}
+    if type(value) is dict or _is_ordered_dict(value):  # a state_dict() is an OrderedDict
         return {"t": "dict", "v": [[_encode(k, blobs, handle_for, depth + 1),
                                     _encode(v, blobs, handle_for, depth + 1)]
                                    for k, v in value.items()]}
     if isinstance(value, Handle):
         return {"t": "handle", "id": value.id, "type": value.type_name,
-                "callable": value.callable, "iterator": value.iterator}
+                "callable": value.callable, "iterator": value.iterator,
+                "bases": list(value.bases)}
     if isinstance(value, RemoteError):
         return {"t": "error", "type": value.type_name, "message": value.message}
     is_numpy_scalar = isinstance(value, np.generic) and type(value).__module__ == "numpy"
@@ -106,9 +114,16 @@ def _encode(value, blobs, handle_for, depth):
         array = value.detach().cpu().numpy()
         return {"t": "tensor", "blob": _add_blob(array, blobs),
                 "requires_grad": bool(value.requires_grad)}
+    if _is_tf_tensor(value):  # Keras 3 on TensorFlow returns these
+        return {"t": "tftensor", "blob": _add_blob(np.asarray(value.numpy()), blobs)}
     if handle_for is None:
         raise WireError(f"{type(value).__name__} is not data and no handle can be made")
     return _encode(handle_for(value), blobs, handle_for, depth)
+
+
+def _is_tf_tensor(value) -> bool:
+    return type(value).__module__.startswith("tensorflow") \
+        and type(value).__name__ == "EagerTensor"
 
 
 def _is_torch_tensor(value) -> bool:
@@ -192,10 +207,15 @@ def _decode(node, blobs, depth):
         if any(len(pair) != 2 for pair in pairs):
             raise WireError("a dict is a list of [key, value] pairs")
         return {_decode(k, blobs, depth + 1): _decode(v, blobs, depth + 1) for k, v in pairs}
-    if tag in ("ndarray", "npscalar", "tensor"):
+    if tag in ("ndarray", "npscalar", "tensor", "tftensor"):
         array = _array(blobs, node.get("blob"))
         if tag == "ndarray":
             return array
+        if tag == "tftensor":  # a TensorFlow tensor where TensorFlow is loaded, else numpy
+            import sys
+
+            tf = sys.modules.get("tensorflow")
+            return array if tf is None else tf.constant(array)
         if tag == "npscalar":
             return array[()]
         import torch
@@ -206,7 +226,10 @@ def _decode(node, blobs, depth):
     if tag == "handle":
         return Handle(int(node["id"]), _string(node.get("type", "")),
                       callable_=node.get("callable") is True,
-                      iterator=node.get("iterator") is True)
+                      iterator=node.get("iterator") is True,
+                      bases=tuple(_string(base) for base in node.get("bases", [])
+                                  if isinstance(base, str))[:MAX_BASES]
+                      if isinstance(node.get("bases", []), list) else ())
     if tag == "error":
         return RemoteError(_string(node.get("type", "Exception")),
                            _string(node.get("message", "")))
@@ -240,3 +263,13 @@ def _array(blobs: list, index) -> np.ndarray:
         return np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError) as error:
         raise WireError(f"blob is not a plain .npy array: {error}") from None
+
+
+def _is_ordered_dict(value) -> bool:
+    from collections import OrderedDict
+
+    return type(value) is OrderedDict
+
+
+def _is_torch_size(value) -> bool:
+    return type(value).__module__ == "torch" and type(value).__name__ == "Size"

@@ -38,6 +38,9 @@ c.Autograde.autograde_preprocessors = [
 ]
 '''
 PIPELINES = {"sandboxed": "", "nbgrader": SINGLE_KERNEL}
+# --two-process: grade even the assignments listed in single_kernel with two processes
+# (how their test cells are ported: --show-failures lists what still needs the student kernel).
+TWO_PROCESS = "\nc.SandboxedExecute.single_kernel = []\n"
 
 
 def sandboxed_mode(assignment: str) -> str:
@@ -88,9 +91,9 @@ def failures(root: Path, assignment: str, student: str, notebook: str, lost) -> 
     return lines
 
 
-def compare(assignment: str, show_failures: bool) -> list[dict]:
+def compare(assignment: str, show_failures: bool, pipelines: dict = PIPELINES) -> list[dict]:
     rows = []
-    for pipeline, extra in PIPELINES.items():
+    for pipeline, extra in pipelines.items():
         with tempfile.TemporaryDirectory(prefix=f"compare-{assignment}-") as scratch:
             root = Path(scratch)
             notebooks = build_course(root, assignment, extra)
@@ -117,8 +120,9 @@ def compare(assignment: str, show_failures: bool) -> list[dict]:
                 blank = {g: (score or 0.0, top) for g, (score, top) in blank.items()}
                 rows.append({
                     "assignment": assignment, "notebook": notebook,
-                    "pipeline": sandboxed_mode(assignment) if extra == "" else
-                    "nbgrader Execute (one kernel, no sandbox)",
+                    "pipeline": "nbgrader Execute (one kernel, no sandbox)"
+                    if extra == SINGLE_KERNEL else "sandbox, two processes"
+                    if extra == TWO_PROCESS else sandboxed_mode(assignment),
                     "instructor": sum(s for s, _ in instructor.values()),
                     "max": sum(top for _, top in instructor.values()),
                     "blank": sum(s for s, _ in blank.values()),
@@ -131,10 +135,19 @@ def main() -> None:
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument("--two-process", action="store_true",
+                        help="grade single_kernel assignments with two processes too")
+    parser.add_argument("--sandboxed-only", action="store_true",
+                        help="skip nbgrader's own pipeline (no timing comparison)")
     args = parser.parse_args()
+    pipelines = dict(PIPELINES)
+    if args.two_process:
+        pipelines["sandboxed"] = TWO_PROCESS
+    if args.sandboxed_only:
+        del pipelines["nbgrader"]
     rows = []
     for assignment in args.assignments or assignments():
-        rows += compare(assignment, args.show_failures)
+        rows += compare(assignment, args.show_failures, pipelines)
     print("| notebook | pipeline | instructor | blank | autograde s (instructor) | ratio |")
     print("|---|---|---|---|---|---|")
     baseline = {r["notebook"]: r["seconds"] for r in rows if r["pipeline"].startswith("nb")}
