@@ -6,10 +6,12 @@ one backbone: class logits (K numbers) and a box (4 numbers). The box head predi
 ``course_lib.boxes.to_yolo``), squashed into ``[0, 1]`` by a sigmoid, so a prediction is
 always a box with ``w, h >= 0`` inside a unit square, whatever the image size.
 
-- ``LocalizationNet`` / ``localization_net_keras``: the same network in PyTorch and Keras
-  (VGG blocks of ``course_lib.blocks`` with one convolution each, then *flatten*, not global
-  average pooling, so the head still sees where the features are; a hidden dense layer; the
-  two heads). PyTorch returns ``(logits, boxes)``; Keras a dict ``{"class": ..., "box": ...}``.
+- ``localization_net_torch`` / ``localization_net_keras``: the course's pretrained
+  ``shapes_vgg`` classifier (Chapter 7; its backbone and its class head, global average
+  pooling + linear) with a new box head on the backbone's 4 x 4 feature map (*flatten*, not
+  average pooling, so the head still sees where the features are; a hidden dense layer; 4
+  sigmoid outputs). PyTorch returns ``(logits, boxes)`` (``LocalizationNet``); Keras a dict
+  ``{"class": ..., "box": ...}``.
 - Box losses on (N, 4) tensors, mean over the batch: ``smooth_l1_torch`` / ``smooth_l1_keras``
   (mean over all N * 4 numbers, as ``torch.nn.functional.smooth_l1_loss``) and
   ``giou_loss_torch`` / ``giou_loss_keras`` (``1 - GIoU`` of normalized cxcywh boxes, mean
@@ -33,78 +35,105 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.blocks import VGGBlock, _check_positive, _check_widths, vgg_block
+from course_lib.blocks import _check_positive
 from course_lib.boxes import as_boxes, from_yolo
 
 BOX_LOSSES = ("smooth_l1", "giou")
+BASE_MODEL = "shapes_vgg"  # the course's pretrained classifier (Chapter 7) under the heads
+FEATURE_SIDE = 4  # its last feature map is 4 x 4 for 32 x 32 inputs
 
 
 # ---------------------------------------------------------------------------------- models
 
 
 class LocalizationNet(nn.Module):
-    """Backbone -> flatten -> hidden layer -> (class logits (N, K), boxes (N, 4) in [0, 1]).
+    """A classifier with a box head: one backbone, two heads.
 
     Args:
-        num_classes: K.
-        image_size: input height = width; must be divisible by ``2 ** len(widths)``.
-        widths: channels of the VGG blocks (one 3x3 convolution + BN + ReLU + 2x2 max-pool
-            each).
-        hidden: units of the shared dense layer.
+        features: the backbone, (N, 3, H, W) -> feature map (N, C, s, s).
+        classifier: the class head's linear layer, (N, C) -> logits (N, K), applied after
+            global average pooling (a classifier's own head).
+        channels, side: C and s of the feature map.
+        hidden: units of the box head's hidden layer.
 
-    Input (N, 3, H, W) float32 in [0, 1]; ``forward`` returns ``(logits, boxes)`` where
-    ``boxes`` are normalized ``(cx, cy, w, h)`` (sigmoid outputs).
+    ``forward`` returns ``(logits (N, K), boxes (N, 4))``; the boxes are normalized
+    ``(cx, cy, w, h)`` in (0, 1) (sigmoid outputs). The box head *flattens* the feature map
+    instead of averaging it, so it still sees where the features are.
     """
 
-    def __init__(self, num_classes: int, *, image_size: int = 32,
-                 widths: Sequence[int] = (16, 32, 64), hidden: int = 128) -> None:
+    def __init__(self, features: nn.Module, classifier: nn.Module, *, channels: int,
+                 side: int, hidden: int = 128) -> None:
         super().__init__()
-        widths = _check_widths(widths)
-        side = _feature_side(image_size, widths)
-        _check_positive(num_classes=num_classes, hidden=hidden)
-        self.features = nn.Sequential(
-            *[VGGBlock(c_in, c_out, 1) for c_in, c_out in zip((3, *widths[:-1]), widths)],
-            nn.Flatten())  # (N, C, s, s) -> (N, C*s*s): positions kept
-        self.hidden = nn.Sequential(nn.Linear(widths[-1] * side * side, hidden), nn.ReLU())
-        self.class_head = nn.Linear(hidden, num_classes)
-        self.box_head = nn.Linear(hidden, 4)
+        _check_positive(channels=channels, side=side, hidden=hidden)
+        self.features = features
+        self.class_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # (N, C)
+                                        classifier)
+        self.box_head = nn.Sequential(nn.Flatten(),  # (N, C, s, s) -> (N, C*s*s)
+                                      nn.Linear(channels * side * side, hidden), nn.ReLU(),
+                                      nn.Linear(hidden, 4), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.hidden(self.features(x))
-        return self.class_head(h), torch.sigmoid(self.box_head(h))
+        f = self.features(x)  # (N, C, s, s)
+        return self.class_head(f), self.box_head(f)
 
 
-def localization_net_keras(num_classes: int, *, image_size: int = 32,
-                           widths: Sequence[int] = (16, 32, 64), hidden: int = 128):
-    """Keras twin of ``LocalizationNet`` (same layers, same trainable parameter count).
+def localization_net_torch(num_classes: int = 10, *, pretrained: bool = True,
+                           hidden: int = 128) -> LocalizationNet:
+    """The course's ``shapes_vgg`` classifier (Chapter 7) with a box head added.
 
-    Input (N, H, W, 3) float32 in [0, 1]; outputs ``{"class": logits (N, K), "box": (N, 4)
-    normalized cxcywh in [0, 1]}``, so ``compile`` takes a loss per output name.
+    Args:
+        num_classes: K; the pretrained classifier layer is kept when K equals its 10 source
+            classes, else a new linear layer replaces it.
+        pretrained: start from the course's pretrained weights (``course_lib.pretrained``);
+            ``False``: the same architecture, randomly initialized.
+        hidden: units of the box head's hidden layer.
+
+    Input (N, 3, 32, 32) float32 in [0, 1]; the feature map is (N, 64, 4, 4).
+
+    Taught in: ch09, 09_3_localization.ipynb.
+    """
+    from course_lib import pretrained as course_pretrained
+
+    _check_positive(num_classes=num_classes, hidden=hidden)
+    base = (course_pretrained.load_pretrained(BASE_MODEL, "torch") if pretrained
+            else course_pretrained.build_model(BASE_MODEL, "torch"))
+    blocks = base.features[:-2]  # drop AdaptiveAvgPool2d and Flatten: keep the map
+    channels = base.classifier.in_features
+    classifier = (base.classifier if base.classifier.out_features == num_classes
+                  else nn.Linear(channels, num_classes))
+    return LocalizationNet(blocks, classifier, channels=channels, side=FEATURE_SIDE,
+                           hidden=hidden)
+
+
+def localization_net_keras(num_classes: int = 10, *, pretrained: bool = True,
+                           hidden: int = 128):
+    """Keras twin of ``localization_net_torch`` (same layers, same trainable parameters).
+
+    Input (N, 32, 32, 3) float32 in [0, 1]; outputs ``{"class": logits (N, K), "box": (N, 4)
+    normalized cxcywh in (0, 1)}``, so ``compile`` takes a loss per output name.
+
+    Taught in: ch09, 09_3_localization.ipynb.
     """
     import keras
     from keras import layers
 
-    widths = _check_widths(widths)
-    _feature_side(image_size, widths)
+    from course_lib import pretrained as course_pretrained
+
     _check_positive(num_classes=num_classes, hidden=hidden)
-    inputs = layers.Input((image_size, image_size, 3), name="image")
-    x = inputs
-    for index, filters in enumerate(widths, start=1):
-        x = vgg_block(x, filters, 1, name=f"block{index}")
-    x = layers.Flatten(name="flatten")(x)  # (N, s, s, C) -> (N, s*s*C): positions kept
-    x = layers.Dense(hidden, activation="relu", name="hidden")(x)
-    outputs = {"class": layers.Dense(num_classes, name="class")(x),
-               "box": layers.Dense(4, activation="sigmoid", name="box")(x)}
-    return keras.Model(inputs, outputs, name="localization_net")
-
-
-def _feature_side(image_size: int, widths: tuple[int, ...]) -> int:
-    _check_positive(image_size=image_size)
-    factor = 2 ** len(widths)
-    if image_size % factor:
-        raise ValueError(f"image_size must be divisible by 2 ** len(widths) = {factor}, got "
-                         f"{image_size}")
-    return image_size // factor
+    base = (course_pretrained.load_pretrained(BASE_MODEL, "keras") if pretrained
+            else course_pretrained.build_model(BASE_MODEL, "keras"))
+    features = base.get_layer("features")
+    backbone = keras.Model(features.inputs, features.get_layer("gap").input, name="backbone")
+    old = base.get_layer("classifier")
+    classifier = old if old.units == num_classes else layers.Dense(num_classes)
+    image = layers.Input((32, 32, 3), name="image")
+    feature_map = backbone(image)  # (N, 4, 4, 64)
+    pooled = layers.GlobalAveragePooling2D(name="gap")(feature_map)  # (N, C): what
+    flat = layers.Flatten(name="flatten")(feature_map)  # (N, s*s*C): where
+    box_hidden = layers.Dense(hidden, activation="relu", name="box_hidden")(flat)
+    outputs = {"class": classifier(pooled),
+               "box": layers.Dense(4, activation="sigmoid", name="box")(box_hidden)}
+    return keras.Model(image, outputs, name="localization_net")
 
 
 # ---------------------------------------------------------------------------------- losses
@@ -224,13 +253,16 @@ def giou_loss_keras(y_true, y_pred, eps: float = 1e-7):
 
 def fit_torch(model: LocalizationNet, images: np.ndarray, labels: np.ndarray,
               box_targets: np.ndarray, *, optimizer: torch.optim.Optimizer, num_epochs: int,
-              batch_size: int = 32, val: tuple | None = None, seed: int = 0,
+              batch_size: int = 32, val: tuple | None = None, scheduler=None, seed: int = 0,
               device: torch.device | str = "cpu", **loss_args) -> dict[str, list[float]]:
     """Train with ``localization_loss_torch`` (``loss_args``: box_loss, box_weight, beta).
 
     Args:
         images: (N, H, W, 3) uint8; labels: (N,); box_targets: (N, 4) normalized cxcywh.
         val: optional ``(images, labels, box_targets)`` scored after every epoch.
+        scheduler: optional learning-rate scheduler, stepped after every *batch* (as Keras'
+            ``keras.optimizers.schedules`` count steps), e.g. ``CosineAnnealingLR(optimizer,
+            T_max=num_epochs * batches_per_epoch)``.
         seed: seeds the shuffling (a ``torch.Generator`` of its own).
 
     Returns:
@@ -252,6 +284,8 @@ def fit_torch(model: LocalizationNet, images: np.ndarray, labels: np.ndarray,
             optimizer.zero_grad()
             losses["loss"].backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             for key in keys:
                 sums[key] += losses[key].item() * len(batch)
         for key in keys:

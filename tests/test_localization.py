@@ -8,7 +8,6 @@ import torchvision
 
 from course_lib import boxes, localization
 from course_lib.localization import (
-    LocalizationNet,
     decode_boxes,
     giou_loss_keras,
     giou_loss_torch,
@@ -111,22 +110,29 @@ def test_losses_reject_wrong_shapes():
         smooth_l1_torch(torch.zeros(2, 4), torch.zeros(2, 4), beta=0)
 
 
-def test_torch_and_keras_nets_have_same_shapes_and_trainable_parameters():
-    model = LocalizationNet(7, image_size=32)
+@pytest.mark.parametrize("num_classes", [10, 7])
+def test_torch_and_keras_nets_have_same_shapes_and_trainable_parameters(num_classes):
+    model = localization.localization_net_torch(num_classes)
     logits, box_pred = model(torch.rand(2, 3, 32, 32))
-    assert logits.shape == (2, 7) and box_pred.shape == (2, 4)
+    assert logits.shape == (2, num_classes) and box_pred.shape == (2, 4)
     assert bool(((box_pred >= 0) & (box_pred <= 1)).all())
-    keras_model = localization.localization_net_keras(7, image_size=32)
+    keras_model = localization.localization_net_keras(num_classes)
     out = keras_model(np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32))
-    assert tuple(out["class"].shape) == (2, 7) and tuple(out["box"].shape) == (2, 4)
+    assert tuple(out["class"].shape) == (2, num_classes) and tuple(out["box"].shape) == (2, 4)
     torch_count = sum(p.numel() for p in model.parameters())
     keras_count = int(sum(np.prod(w.shape) for w in keras_model.trainable_weights))
     assert torch_count == keras_count
 
 
-def test_net_rejects_image_size_not_divisible():
-    with pytest.raises(ValueError, match="divisible"):
-        LocalizationNet(3, image_size=36)
+def test_pretrained_class_head_is_the_course_classifier():
+    from course_lib import pretrained
+
+    x = torch.rand(3, 3, 32, 32)
+    base = pretrained.load_pretrained("shapes_vgg", "torch")
+    model = localization.localization_net_torch().eval()
+    assert torch.allclose(model(x)[0], base(x), atol=1e-6)
+    scratch = localization.localization_net_torch(pretrained=False).eval()
+    assert not torch.allclose(scratch(x)[0], base(x), atol=1e-3)
 
 
 def test_decode_inverts_to_yolo_and_clips():
@@ -153,7 +159,7 @@ def test_fit_torch_lowers_the_loss_and_records_history():
     images = rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
     labels, targets = rng.integers(0, 3, 16), random_cxcywh(16, 13)
     torch.manual_seed(0)
-    model = LocalizationNet(3)
+    model = localization.localization_net_torch(3, pretrained=False)
     history = localization.fit_torch(
         model, images, labels, targets, optimizer=torch.optim.Adam(model.parameters(), 1e-2),
         num_epochs=5, batch_size=8, val=(images, labels, targets), box_weight=2.0)
