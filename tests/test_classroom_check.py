@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_grading.classroom.check import changed_locked_cells
+from course_grading.classroom.check import changed_locked_cells, main
 from course_grading.classroom.feedback import failure_message, format_parts, parts
 from course_grading.release import CHAPTERS_DIR, SOLUTIONS_DIR
 
@@ -106,8 +106,8 @@ def test_check_passes_the_solution_and_fails_a_broken_answer(tmp_path):
     assert broken.read_bytes() == before  # the student's file is not rewritten
 
 
-def test_unreadable_notebook_exits_2(tmp_path):
+def test_unreadable_notebook_exits_2(tmp_path, capsys):
     path = tmp_path / "broken.ipynb"
     path.write_text('{"cells": [ not json')
-    result = _check(path)
-    assert result.returncode == 2 and "could not run it" in result.stdout
+    assert main([str(path)]) == 2
+    assert "could not run it" in capsys.readouterr().out
