@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -166,3 +167,36 @@ def test_course_exchange_is_never_world_writable(tmp_path):
     assert root.stat().st_mode & 0o777 == 0o755
     assert (root / "course" / "inbound").stat().st_mode & 0o7777 == 0o3733
     assert (root / "course" / "outbound").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.slow
+def test_release_and_collect_through_the_course_exchange(tmp_path, monkeypatch):
+    """make release / collect with EXCHANGE=: the course's exchange (0755), a renamed copy
+    submitted by the student (this unix user) is mapped to the notebook."""
+    import subprocess
+    import sys
+
+    from course_grading.classroom.__main__ import main
+    from test_classroom_grade import ASSIGNMENT as TINY, scratch_course
+
+    (tmp_path / "course").mkdir()
+    course = scratch_course(tmp_path / "course")
+    exchange = tmp_path / "exchange"
+    monkeypatch.setenv("COURSE_EXCHANGE", str(exchange))
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    assert main(["--course", str(course.root), "release", TINY]) == 0
+    assert exchange.stat().st_mode & 0o777 == 0o755
+    home = tmp_path / "student"
+    home.mkdir()
+    shutil.copy(course.root / "nbgrader_config.py", home)
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    subprocess.run(nbgrader + ["fetch_assignment", TINY, f"--course={course.course_id}"],
+                   cwd=home, check=True, capture_output=True)
+    (home / TINY / f"{TINY}.ipynb").rename(home / TINY / f"{TINY}-Copy1.ipynb")
+    subprocess.run(nbgrader + ["submit", TINY, f"--course={course.course_id}"], cwd=home,
+                   check=True, capture_output=True)
+    assert main(["--course", str(course.root), "collect", TINY]) == 0
+    student = next((course.root / "submitted").iterdir())
+    folder = student / TINY
+    assert (folder / f"{TINY}.ipynb").exists() and (folder / "timestamp.txt").exists()
+    assert not (folder / f"{TINY}-Copy1.ipynb").exists()
