@@ -12,6 +12,7 @@ collected from a Canvas download and graded with J=2 workers; its status table i
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import shutil
@@ -116,6 +117,42 @@ def test_half_built_gradebook_is_repaired_and_upgrades(tmp_path):
                                                         f"{os.environ['PATH']}"})
     assert upgrade.returncode == 0, upgrade.stderr
     assert "duplicate column" not in upgrade.stderr
+
+
+def test_gradebook_sessions_hold_the_lock_while_open(tmp_path):
+    """What keeps parallel SQLite writers apart: an open Gradebook holds the lock file
+    (re-entrant within a process), a closed one releases it."""
+    course = scratch_course(tmp_path)
+    ensure_gradebook(course)
+    lock = tmp_path / "gradebook.db.lock"
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from course_grading.classroom.grade import lock_gradebook_sessions\n"
+        f"lock_gradebook_sessions(Path({str(lock)!r}))\n"
+        "from nbgrader.api import Gradebook\n"
+        f"outer = Gradebook({course.db_url!r})\n"
+        f"Gradebook({course.db_url!r}).close()  # nested: no deadlock\n"
+        "print('open', flush=True); sys.stdin.readline(); outer.close()\n"
+        "print('closed', flush=True); sys.stdin.readline()\n")
+    worker = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "open"
+        handle = os.open(lock, os.O_RDWR)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        worker.stdin.write("\n")
+        worker.stdin.flush()
+        assert worker.stdout.readline().strip() == "closed"
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        os.close(handle)
+        worker.stdin.write("\n")
+        worker.stdin.flush()
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
 
 
 @pytest.mark.slow
