@@ -110,7 +110,8 @@ def test_canvas_zip_latest_resubmission_wins_renamed_copy_mapped_malformed_kept(
         "ann_11_105_01_exercises-1.ipynb": (_notebook_text(course, "second"),
                                             (2026, 11, 30, 8, 0, 0)),
         "ann_11_109_01_exercises-2.ipynb": (_notebook_text(course, "third"), later),
-        "ben_12_101_01_exercises-Copy1.ipynb": (_notebook_text(course, "ben"), (2026, 11, 30, 8, 0, 0)),
+        "ben_12_101_01_exercises-Copy1.ipynb": (_notebook_text(course, "ben"),
+                                                (2026, 11, 30, 8, 0, 0)),
         "cat_13_102_01_exercises.ipynb": ('{"cells": [ not json', (2026, 11, 30, 8, 0, 0)),
         "cat_13_103_notes.txt": ("hello", (2026, 11, 30, 8, 0, 0)),
         "orphan.ipynb": (_notebook_text(course), (2026, 11, 30, 8, 0, 0)),
@@ -126,7 +127,8 @@ def test_canvas_zip_latest_resubmission_wins_renamed_copy_mapped_malformed_kept(
     assert "resubmission 2" in by_student["ann"][3] and "latest of several" in by_student["ann"][3]
     assert "ben" in (submitted / "ben" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text()
     assert "renamed copy" in by_student["ben"][3]
-    assert (submitted / "cat" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text().startswith('{"cells": [ not')
+    cat = submitted / "cat" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    assert cat.read_text().startswith('{"cells": [ not')
     assert "malformed" in by_student["cat"][3]
     assert problems == 1 and by_student["?"][1] == "orphan.ipynb"
 
@@ -137,7 +139,8 @@ def test_moodle_and_blackboard_zips(course, tmp_path):
             (_notebook_text(course, "dana"), (2026, 11, 30, 8, 0, 0)),
     })
     collect_zip(course, ASSIGNMENT, moodle)
-    assert "dana" in (course.root / "submitted/dana_lee" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text()
+    dana = course.root / "submitted/dana_lee" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    assert "dana" in dana.read_text()
     board = _zip(tmp_path / "blackboard.zip", {
         "01_perceptrons_eve_attempt_2026-11-30-08-00-00_01_exercises.ipynb":
             (_notebook_text(course, "old"), (2026, 12, 3, 8, 0, 0)),
@@ -157,7 +160,8 @@ def test_exchange_submissions_with_renamed_notebooks_are_mapped(course):
     (folder / "01_exercises-Copy1.ipynb").write_text(_notebook_text(course, "fay"))
     (course.root / "submitted" / "gil" / ASSIGNMENT).mkdir(parents=True)
     rows = normalize_submitted(course, ASSIGNMENT)
-    assert (folder / f"{NOTEBOOK}.ipynb").exists() and not (folder / "01_exercises-Copy1.ipynb").exists()
+    assert (folder / f"{NOTEBOOK}.ipynb").exists()
+    assert not (folder / "01_exercises-Copy1.ipynb").exists()
     assert ["gil", "", f"{NOTEBOOK}.ipynb", "missing"] in rows
     assert any(row[0] == "fay" and "renamed copy" in row[3] for row in rows)
 
