@@ -164,9 +164,14 @@ def grade_assignment(course: Course, assignment: str, jobs: int | None = None,
                      students: list[str] | None = None,
                      nbgrader_args: list[str] = ()) -> list[StudentResult]:
     """Autograde every submission of ``assignment`` in ``jobs`` parallel workers."""
+    from .collect import normalize_submitted
+
     prepare(course, assignment)
     jobs = jobs or os.cpu_count() or 1
     expected = course.source_notebooks(assignment)
+    for row in normalize_submitted(course, assignment):  # files put in submitted/ by hand
+        if row[3] and row[3] not in ("ok", "missing", "malformed"):
+            print(f"warning: {row[0]}: {row[3]}")
     submitted = students or course.submitted_students(assignment)
     seconds: dict[str, float] = {}
 
