@@ -472,7 +472,8 @@ def fit_center_net(model, data, *, num_epochs: int, batch_size: int = 32, lr: fl
         val_data.images, encode_scene_targets(val_data, stride=model.stride, **encode_args))
     history: dict[str, list[float]] = {}
     for _ in range(num_epochs):
-        images, targets = _epoch_data(data, rng, augment, model.stride, encode_args)
+        images, targets = augmented_epoch(data, rng, augment=augment, stride=model.stride,
+                                          encode_args=encode_args)
         x, y = to_torch_batch(images, targets)
         model.train()
         totals: dict[str, float] = {}
@@ -493,8 +494,17 @@ def fit_center_net(model, data, *, num_epochs: int, batch_size: int = 32, lr: fl
     return history
 
 
-def _epoch_data(data, rng, augment, stride, encode_args):
-    """This epoch's images and targets: each image under a random symmetry (or as is)."""
+def augmented_epoch(data, rng: np.random.Generator, *, stride: int, augment: bool = True,
+                    encode_args: dict | None = None) -> tuple[np.ndarray, dict]:
+    """One epoch's training images and targets: each image under a random ``dihedral_scene``
+    symmetry drawn from ``rng`` (or as is, without ``augment``), targets encoded afresh.
+
+    Returns:
+        ``(images, targets)``: (N, H, W, 3) uint8 and ``encode_scene_targets``' dict.
+
+    Taught in: ch09, 09_5_detection.ipynb.
+    """
+    encode_args = dict(encode_args or {})
     if not augment:
         return data.images, encode_scene_targets(data, stride=stride, **encode_args)
     turns = rng.integers(0, 8, size=len(data))

@@ -273,3 +273,23 @@ def test_model_and_batches_reject_bad_input():
         center_net_torch(3, widths=(4, 8))
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         to_torch_batch(np.zeros((2, 3, 8, 8), dtype=np.uint8))
+
+
+def test_augmented_epoch_encodes_the_turned_boxes(small_scenes):
+    from course_lib.detection import augmented_epoch
+
+    plain_images, plain = augmented_epoch(small_scenes, np.random.default_rng(0), stride=4,
+                                          augment=False)
+    np.testing.assert_array_equal(plain_images, small_scenes.images)
+    expected = encode_scene_targets(small_scenes, stride=4)
+    assert all(np.array_equal(plain[k], expected[k]) for k in expected)
+    images, targets = augmented_epoch(small_scenes, np.random.default_rng(1), stride=4,
+                                      encode_args={"radius": 1})
+    turns = np.random.default_rng(1).integers(0, 8, size=len(small_scenes))
+    for index, k in enumerate(turns):
+        image, boxes = dihedral_scene(small_scenes.images[index], small_scenes.boxes[index],
+                                      int(k))
+        np.testing.assert_array_equal(images[index], image)
+        one = encode_center_targets(boxes, small_scenes.labels[index], num_classes=3,
+                                    image_size=32, stride=4, radius=1)
+        assert all(np.array_equal(targets[key][index], one[key]) for key in one)
