@@ -17,8 +17,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_grading.classroom.check import changed_locked_cells, main
-from course_grading.classroom.feedback import failure_message, format_parts, parts
+from course_grading.classroom.check import (
+    changed_locked_cells, failure_message, format_parts, main, parts)
 from course_grading.release import CHAPTERS_DIR, SOLUTIONS_DIR
 
 SOLUTION = SOLUTIONS_DIR / "01_perceptrons" / "01_exercises.ipynb"

@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_grading.classroom.feedback import hidden_lines, parts
+from course_grading.classroom.check import hidden_lines, parts
 from course_grading.release import REPO_ROOT, SOLUTIONS_DIR, run_nbgrader
 
 pytestmark = pytest.mark.slow
