@@ -138,8 +138,8 @@ check: $(STAMP)
 # when there is one, else left in feedback/<student>/<A>/. make feedback A=01_perceptrons
 feedback: $(STAMP)
 	$(if $(A),,$(error name the assignment: make feedback A=01_perceptrons))
-	$(BIN)/python -m course_grading.classroom.feedback $(A) \
-		$(if $(filter 1 yes true,$(SHOW_HIDDEN_TESTS)),--show-hidden-tests)
+	$(BIN)/python -m course_grading.classroom.feedback $(A) $(if $(filter 1 yes true,\
+		$(SHOW_HIDDEN_TESTS)),--show-hidden-tests)
 
 # Retrain the course's own pretrained models (Chapter 7) and rewrite course_lib/weights/ with
 # their model cards; seeded, about one CPU minute per model.
