@@ -349,16 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     except ClassroomError as error:
         print(f"ACTION NEEDED: {error}", file=sys.stderr)
         return 1
+    if not rows and not ungraded:
+        print(f"ACTION NEEDED: no graded submissions of {args.assignment}: run "
+              f"make grade A={args.assignment} first", file=sys.stderr)
+        return 1
     table = [[r.student, r.score, f"{r.awaiting:g}" if r.awaiting else "", r.failed or "",
               r.status] for r in rows]
     table += [[student, "", "", "", "not graded yet: run make grade"] for student in ungraded]
     print(format_table(["student", "score", "awaiting grading", "failed tests", "feedback"],
                        table))
     problems = [r.student for r in rows if r.error] + ungraded
-    if not rows and not ungraded:
-        print(f"ACTION NEEDED: no graded submissions of {args.assignment}: run "
-              f"make grade A={args.assignment} first", file=sys.stderr)
-        return 1
     if problems:
         print(f"ACTION NEEDED: no feedback for {', '.join(problems)} (see the table)",
               file=sys.stderr)
