@@ -260,3 +260,24 @@ def test_parts_of_the_autograded_notebook_match_the_gradebook(course):
     rows = parts(autograded)
     assert len(rows) == 10 and all(not part.failures for part in rows)
     assert sum(part.max_score for part in rows) == 24
+
+
+def test_hiding_drops_tracebacks_and_printed_hidden_lines():
+    from nbformat.v4 import new_code_cell
+
+    from course_grading.classroom.feedback import _hide_hidden_tests
+
+    cell = new_code_cell("assert f(1) == 2\n### BEGIN HIDDEN TESTS\nresult = secret_call(5)\n"
+                         "### END HIDDEN TESTS")
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "x", "points": 1,
+                                 "failure": "AssertionError: boom (in a hidden test)"}
+    cell.outputs = [nbformat.from_dict(output) for output in (
+        {"output_type": "stream", "name": "stderr",
+         "text": "/tmp/x.py:3: RuntimeWarning: overflow\n  result = secret_call(5)\n"},
+        {"output_type": "error", "ename": "AssertionError", "evalue": "boom",
+         "traceback": ["Cell In[1], line 3", "----> 3 result = secret_call(5)"]})]
+    _hide_hidden_tests(cell)
+    shown = cell.source + str(cell.outputs)
+    assert "secret_call" not in shown and "BEGIN HIDDEN" not in shown
+    assert "assert f(1) == 2" in cell.source and "RuntimeWarning: overflow" in shown
+    assert cell.outputs[1].traceback == ["AssertionError: boom (in a hidden test)"]

@@ -180,14 +180,21 @@ class FeedbackView(Preprocessor):
 
 
 def _hide_hidden_tests(cell) -> None:
-    """Keep the visible part of a test cell; errors become their one-line message."""
+    """Keep the visible part of a test cell; errors become their one-line message, and
+    printed lines that quote a hidden line (a warning shows the line that raised it) go."""
     message = cell.metadata.nbgrader.get("failure")
+    first, last = hidden_lines(cell.source)
+    secret = {line.strip() for line in cell.source.split("\n")[first:last - 1]} - {""}
     cell.source = _released(cell.source).rstrip() + "\n\n" + HIDDEN_NOTE
     outputs = []
-    for output in cell.get("outputs", []):
+    for output in map(copy.deepcopy, cell.get("outputs", [])):
         if output.get("output_type") == "error":
-            output = copy.deepcopy(output)
             output["traceback"] = [message or output.get("ename", "Error")]
+        elif output.get("output_type") == "stream":
+            text = output.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            output["text"] = "".join(line for line in text.splitlines(keepends=True)
+                                     if line.strip() not in secret)
         outputs.append(output)
     cell.outputs = outputs
 
