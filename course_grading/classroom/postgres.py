@@ -101,22 +101,20 @@ class TempPostgres:
         return self
 
     def _create_database(self) -> None:
-        import psycopg2
+        import psycopg  # SQLAlchemy 2.1's driver for postgresql:// URLs
 
         deadline = time.monotonic() + 30
         while True:
             try:
-                conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER,
-                                        dbname="postgres")
+                conn = psycopg.connect(host="127.0.0.1", port=self.port, user=DB_USER,
+                                       dbname="postgres", autocommit=True)
                 break
-            except psycopg2.OperationalError:
+            except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {DB_NAME}")
-        conn.close()
+        with conn:
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
