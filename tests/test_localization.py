@@ -169,3 +169,19 @@ def test_fit_torch_lowers_the_loss_and_records_history():
     assert history["loss"][-1] < history["loss"][0]
     logits, box_pred = localization.predict_torch(model, images)
     assert logits.shape == (16, 3) and box_pred.shape == (16, 4)
+
+
+def test_giou_loss_keras_trains_a_keras_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.random((16, 32, 32, 3), dtype=np.float32)
+    targets = {"class": rng.integers(0, 10, 16), "box": random_cxcywh(16, 14).astype("float32")}
+    model = localization.localization_net_keras(pretrained=False)
+    model.compile(optimizer="adam", loss={
+        "class": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "box": giou_loss_keras})
+    history = model.fit(images, targets, epochs=2, batch_size=8, verbose=0).history
+    assert np.all(np.isfinite(history["box_loss"]))
+    assert 0 <= history["box_loss"][0] <= 2  # 1 - GIoU lies in [0, 2]
