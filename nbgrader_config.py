@@ -71,10 +71,10 @@ c.Autograde.autograde_preprocessors = [
 # course_lib modules that hold an assignment's reference answers: while that assignment is
 # graded, importing them in the student kernel fails with a clear message (files that do not
 # exist are ignored). Chapter 8's notebook uses course_lib.transfer and .blocks itself.
-# The tests of these assignments still hand Keras models and tensors to student code, or let
-# it replace layers of a model the test owns, which the channel cannot carry yet: their cells
-# all run in the sandboxed student kernel (PyTorch modules cross it: course_grading/README.md).
-c.SandboxedExecute.single_kernel = ["07_architectures", "08_transfer_learning"]
+# Assignments listed here run their tests in the sandboxed student kernel (one kernel, as
+# nbgrader does): none since PyTorch modules and Keras models cross the grading channel
+# (course_grading/README.md). Kept as a switch for a new assignment not yet ported.
+c.SandboxedExecute.single_kernel = []
 c.SandboxedExecute.answer_modules = {
     "01_perceptrons": ["course_lib/activations.py", "course_lib/layers.py"],
     "02_backprop": ["course_lib/layers.py", "course_lib/gradcheck.py", "course_lib/losses.py"],
@@ -82,6 +82,9 @@ c.SandboxedExecute.answer_modules = {
     "04_cnn_blocks": ["course_lib/conv.py", "course_lib/pooling.py", "course_lib/numpy_cnn.py"],
     "06_regularization": ["course_lib/regularization.py", "course_lib/initialization.py",
                           "course_lib/optim.py", "course_lib/normalization.py"],
+    "07_architectures": ["course_lib/blocks.py", "course_lib/architectures.py",
+                         "course_lib/conv.py"],
+    "08_transfer_learning": ["course_lib/transfer.py"],
 }
 
 # Re-insert grade (test) cells a student deleted, from the gradebook.

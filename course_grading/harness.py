@@ -42,6 +42,7 @@ TRANSFERRED_PARAMETER = "<transferred parameter>"  # one of its parameters in a 
 # Classes whose instances may be copied into the student kernel: library code it can import.
 TRANSFERABLE_PACKAGES = ("torch", "torchvision", "course_lib")
 SHARED_TENSOR = "__course_shared_tensor__"  # a student parameter/buffer, kept in sync
+KERAS_SPEC = "__course_keras_spec__"  # a student Keras model: configuration and weights
 MODULE_SPEC = "__course_module_spec__"  # a student module made of library classes only
 MAX_REPLY_BYTES = wire.MAX_MESSAGE_BYTES
 
@@ -81,9 +82,20 @@ def _course_start_server(socket_path):
         return {"class": kind.__module__ + "." + kind.__qualname__, "attrs": attrs,
                 "training": obj.training,
                 "params": {k: mark(v) for k, v in obj._parameters.items()},
-                "buffers": {k: v for k, v in obj._buffers.items()},
+                "buffers": {k: mark(v) for k, v in obj._buffers.items()},
                 "non_persistent": sorted(obj._non_persistent_buffers_set),
                 "children": children}
+
+    def keras_spec(obj):
+        keras = sys.modules.get("keras")
+        if keras is None or not isinstance(obj, keras.Model):
+            return None
+        try:
+            config = keras.saving.serialize_keras_object(obj)
+            encode(config)
+            return {"config": config, "weights": [w.numpy() for w in obj.weights]}
+        except Exception:
+            return None
 
     def mark(value):
         # a parameter (or a module's buffer) the grader may change in place: sent with a
@@ -114,6 +126,9 @@ def _course_start_server(socket_path):
         spec = module_spec(obj)
         if spec is not None:  # a module made of library classes only: sent as data
             return {"__course_module_spec__": spec}
+        spec = keras_spec(obj)
+        if spec is not None:  # a Keras model: its configuration and weights
+            return {"__course_keras_spec__": spec}
         handles[id(obj)] = obj
         return Handle(id(obj), type(obj).__qualname__, callable_=callable(obj),
                       iterator=hasattr(type(obj), "__next__"),
@@ -171,13 +186,26 @@ def _course_start_server(socket_path):
                 return {k: resolve(v) for k, v in value.items()}
             return value
 
-        def state_of(obj):
-            # what the call did to a transferred module or optimizer, as data
-            import torch
+        def state_of(obj, known):
+            # what the call did to a transferred module, optimizer or Keras model, as data
+            torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+            if keras is not None and isinstance(obj, keras.layers.Layer):
+                return {"keras_weights": [w.numpy() for w in obj.weights],
+                        "trainable": [layer.trainable for layer in obj._flatten_layers()]}
+            if torch is None or not isinstance(obj, (torch.nn.Module, torch.optim.Optimizer)):
+                return {}  # a function of the grader's library
             if not isinstance(obj, torch.nn.Module):
                 return {"optimizer": obj.state_dict()}
             params = dict(obj.named_parameters())
-            return {"params": {k: p.detach() for k, p in params.items()},
+            new = {}  # modules the call put in (a new head): their descriptions
+            for name, module in obj.named_modules():
+                if name and id(module) not in known:
+                    spec = module_spec(module)
+                    if spec is None:
+                        raise TypeError(f"{name} is not made of torch.nn modules only")
+                    new[name] = spec
+            return {"new_modules": new,
+                    "params": {k: p.detach() for k, p in params.items()},
                     "grads": {k: p.grad for k, p in params.items()},
                     "requires_grad": {k: p.requires_grad for k, p in params.items()},
                     "buffers": dict(obj.named_buffers()),
@@ -211,9 +239,16 @@ def _course_start_server(socket_path):
             try:
                 request = decode(receive(stream))
                 transferred[:] = []
+                known, rng = set(), None
                 if type(request) is dict and "transfer" in request:
                     import base64, pickle  # the grader's own objects, pickled by the grader
                     transferred[:] = pickle.loads(base64.b64decode(request.pop("transfer")))
+                    torch = sys.modules.get("torch")
+                    known = {id(m) for obj in transferred if torch is not None
+                             and isinstance(obj, torch.nn.Module) for m in obj.modules()}
+                    rng = request.pop("torch_rng", None)
+                    if rng is not None:  # the grader's random stream goes on here
+                        torch.set_rng_state(rng)
                 request = resolve(request)
                 op, target, after = request["op"], request.get("target"), None
                 if op == "describe":
@@ -253,7 +288,9 @@ def _course_start_server(socket_path):
                     params = [p for obj in transferred if isinstance(obj, torch.nn.Module)
                               for p in obj.parameters()]
                     result = references(result, params)
-                    extra["transferred"] = [state_of(obj) for obj in transferred]
+                    extra["transferred"] = [state_of(obj, known) for obj in transferred]
+                    if rng is not None:
+                        extra["torch_rng"] = torch.get_rng_state()
                 if op in ("call", "getitem"):
                     result = marked(result)
                 reply = encode({"ok": result, "after": after, **extra},
@@ -377,9 +414,16 @@ class StudentKernel:
         target = target.handle if isinstance(target, Remote) else target
         callbacks = self._grader_objects  # a student object may keep one for a later call
         transfers: list = []  # the grader's modules and optimizers among the arguments
+        if isinstance(target, InStudentKernel):
+            transfers.append(target.function)
+            target = wire.Handle(0, TRANSFER)
         message = {"op": op, "target": target, **_unwrap(fields, callbacks, transfers)}
         if transfers:
             message["transfer"] = _pickled(transfers)
+            if _torch_loaded():  # dropout in the student's call draws from the grader's stream
+                import torch
+
+                message["torch_rng"] = torch.get_rng_state()
         if op == "call" and _grad_disabled():
             message["no_grad"] = True
         try:
@@ -405,16 +449,28 @@ class StudentKernel:
             self._stop_running_call()
             raise
         if type(reply) is not dict or not ({"ok", "error"} & set(reply)) \
-                or not set(reply) <= {"ok", "after", "error", "transferred"}:
+                or not set(reply) <= {"ok", "after", "error", "transferred", "torch_rng"}:
             self._drop_connection()
             raise StudentKernelError("the student kernel sent a reply that is not a result")
         if "error" in reply:
             raise _exception(reply["error"])
         if transfers:
-            _load_transferred(transfers, reply.get("transferred"))
+            _load_transferred(transfers, reply.get("transferred"), self)
+            if "torch_rng" in reply:
+                import torch
+
+                torch.set_rng_state(_same_shape(reply["torch_rng"], torch.get_rng_state(),
+                                                "the random state"))
         if op == "call" and type(reply.get("after")) is list and len(reply["after"]) == 2:
             _mirror_changes([fields.get("args"), fields.get("kwargs")], reply["after"])
         return _wrap(reply["ok"], self, transfers)
+
+    def run(self, function, *args, **kwargs):
+        """Call ``function``, a module-level function of a library the student kernel can
+        import (``course_grading.testing``, say), IN the student kernel, with these
+        arguments (student objects among them stay there). For a test helper that must
+        run next to student code, e.g. building a Keras model from a student's block."""
+        return self.request("call", InStudentKernel(function), args=list(args), kwargs=kwargs)
 
     def _push_shared(self) -> None:
         """Send the student kernel the shared tensors a test changed in place since they
@@ -511,6 +567,13 @@ class StudentKernel:
         if reply["content"].get("status") != "ok":
             raise StudentKernelError("the grading channel failed in the student kernel: "
                                      f"{reply['content'].get('ename')}")
+
+
+class InStudentKernel:
+    """A grader library function to be called in the student kernel (:meth:`StudentKernel.run`)."""
+
+    def __init__(self, function):
+        self.function = function
 
 
 class Remote:
@@ -693,9 +756,54 @@ def _wrap(value, kernel: StudentKernel, transfers=()):
         return kernel.shared_tensor(*value[SHARED_TENSOR])
     if type(value) is dict and set(value) == {MODULE_SPEC}:
         return rebuild_module(value[MODULE_SPEC], kernel)
+    if type(value) is dict and set(value) == {KERAS_SPEC}:
+        return rebuild_keras(value[KERAS_SPEC])
     if type(value) is dict:
         return {k: _wrap(v, kernel, transfers) for k, v in value.items()}
     return value
+
+
+def rebuild_keras(spec):
+    """A Keras model here from a student model's configuration and weights: deserialized
+    in Keras's safe mode (no lambdas), from Keras's own classes only."""
+    import keras
+
+    if type(spec) is not dict or type(spec.get("weights")) is not list:
+        raise StudentKernelError("malformed Keras model description")
+    _check_keras_config(spec.get("config"))
+    try:
+        model = keras.saving.deserialize_keras_object(spec["config"], safe_mode=True)
+    except Exception as error:
+        raise StudentKernelError(f"cannot rebuild the Keras model: {error}") from None
+    if not isinstance(model, keras.Model) or len(model.weights) != len(spec["weights"]):
+        raise StudentKernelError("the Keras model's description does not match its weights")
+    _assign_keras_weights(model, spec["weights"])
+    return model
+
+
+def _check_keras_config(config, depth: int = 0) -> None:
+    """Every class a Keras configuration names comes from Keras itself."""
+    if depth > 200:
+        raise StudentKernelError("Keras configuration nested too deeply")
+    if type(config) is dict:
+        for key, value in config.items():
+            if key == "module" and not (type(value) is str and (
+                    value == "keras" or value.startswith("keras."))):
+                raise StudentKernelError(f"a Keras configuration names module {value!r}")
+            if key == "registered_name" and value is not None and (
+                    type(value) is not str or "/" in value or ">" in value):
+                raise StudentKernelError(f"a Keras configuration names {value!r}")
+            _check_keras_config(value, depth + 1)
+    elif type(config) in (list, tuple):
+        for value in config:
+            _check_keras_config(value, depth + 1)
+
+
+def _assign_keras_weights(model, weights) -> None:
+    for variable, value in zip(model.weights, weights):
+        if not isinstance(value, np.ndarray) or tuple(value.shape) != tuple(variable.shape):
+            raise StudentKernelError(f"weight {variable.path} changed shape or type")
+        variable.assign(value)
 
 
 def rebuild_module(spec, kernel: StudentKernel):
@@ -728,6 +836,7 @@ def rebuild_module(spec, kernel: StudentKernel):
         module._parameters[str(name)] = value
     non_persistent = spec.get("non_persistent", [])
     for name, value in buffers.items():
+        value = _wrap(value, kernel)
         if value is not None and not _is_tensor(value):
             raise StudentKernelError(f"buffer {name!r} is not a tensor")
         module._buffers[str(name)] = value
@@ -851,7 +960,9 @@ def _transferable(value) -> bool:
     """
     import sys
 
-    torch = sys.modules.get("torch")
+    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    if keras is not None and isinstance(value, keras.Model):
+        return type(value).__module__.startswith("keras.")  # a Functional or Sequential
     if torch is None or not isinstance(value, (torch.nn.Module, torch.optim.Optimizer)):
         return False
     classes = [type(m) for m in value.modules()] if isinstance(value, torch.nn.Module) \
@@ -874,6 +985,12 @@ def _parameters_of(transfers) -> list:
     return [p for obj in transfers if isinstance(obj, torch.nn.Module) for p in obj.parameters()]
 
 
+def _torch_loaded() -> bool:
+    import sys
+
+    return "torch" in sys.modules
+
+
 def _grad_disabled() -> bool:
     import sys
 
@@ -881,19 +998,44 @@ def _grad_disabled() -> bool:
     return torch is not None and not torch.is_grad_enabled()
 
 
-def _load_transferred(transfers: list, states) -> None:
+def _load_transferred(transfers: list, states, kernel: StudentKernel) -> None:
     """Copy into the grader's ``transfers`` what the student code did to their copies:
-    parameters, gradients, ``requires_grad``, buffers, train/eval modes, optimizer state."""
-    import torch
+    parameters, gradients, ``requires_grad``, buffers, train/eval modes, optimizer state,
+    modules it put in (rebuilt here), Keras weights and ``trainable`` flags."""
+    import sys
 
     if type(states) is not list or len(states) != len(transfers):
         raise StudentKernelError("the student kernel did not report the objects it was given")
+    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
     for obj, state in zip(transfers, states):
         if type(state) is not dict:
             raise StudentKernelError("malformed state of a transferred object")
+        if keras is not None and isinstance(obj, keras.layers.Layer):
+            layers, flags = list(obj._flatten_layers()), state.get("trainable")
+            if type(flags) is not list or len(flags) != len(layers) \
+                    or type(state.get("keras_weights")) is not list:
+                raise StudentKernelError("the code changed the layers of the Keras model "
+                                         "passed in by the test")
+            for layer, flag in zip(layers, flags):
+                layer.trainable = flag is True
+            if len(state["keras_weights"]) != len(obj.weights):
+                raise StudentKernelError("the Keras model passed in changed its weights")
+            _assign_keras_weights(obj, state["keras_weights"])
+            continue
+        if torch is None or not isinstance(obj, (torch.nn.Module, torch.optim.Optimizer)):
+            continue  # a library function run there
         if isinstance(obj, torch.optim.Optimizer):
             obj.load_state_dict(state.get("optimizer"))
             continue
+        new_modules = state.get("new_modules")
+        if type(new_modules) is not dict:
+            raise StudentKernelError("malformed state of a transferred module")
+        for path in sorted(new_modules, key=lambda p: (str(p).count("."), str(p))):
+            parent_path, _, child = str(path).rpartition(".")
+            if any(str(path).startswith(f"{other}.") for other in new_modules if other != path):
+                continue  # inside a module put in whole
+            parent = obj.get_submodule(parent_path) if parent_path else obj
+            setattr(parent, child, rebuild_module(new_modules[path], kernel))
         params = dict(obj.named_parameters())
         fields = [state.get(key) for key in ("params", "grads", "requires_grad", "buffers",
                                              "training")]

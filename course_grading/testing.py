@@ -151,3 +151,28 @@ def _switched_off(targets, namespace: dict):
         namespace.update(aliases)
         for owner, name, function in saved:
             setattr(owner, name, function)
+
+
+def keras_block_model(function, input_shape, *args, **kwargs):
+    """``keras.Model(inputs, function(inputs, *args, **kwargs))`` for a ``function`` that
+    stacks layers on a Keras tensor (a block of Chapter 7), with ``inputs`` of
+    ``input_shape`` (no batch axis).
+
+    In two-process grading ``function`` is the student's: the model is built in the student
+    kernel, next to it, and arrives here rebuilt from its configuration and weights
+    (``course_grading.harness.rebuild_keras``), so the test runs it with its own Keras.
+    """
+    from course_grading import harness
+
+    if type(function) is harness.Remote:
+        return function._kernel.run(keras_block_model, function, input_shape, *args,
+                                    **kwargs)
+    import keras
+
+    inputs = keras.Input(input_shape)
+    outputs = function(inputs, *args, **kwargs)
+    if not isinstance(outputs, keras.KerasTensor):
+        raise AssertionError(
+            f"{getattr(function, '__name__', 'the block')} must return the output tensor of "
+            f"the block (a KerasTensor), got {type(outputs).__name__}")
+    return keras.Model(inputs, outputs)

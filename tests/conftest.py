@@ -26,12 +26,7 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture(scope="module")
-def sandboxed_kernel(tmp_path_factory):
-    """A real student kernel in the grading sandbox: ``(manager, client, scratch)``.
-
-    Skips where the sandbox cannot start (bubblewrap missing, not root).
-    """
+def _sandboxed_kernel(tmp_path_factory, memory_bytes: int):
     import os
 
     from course_grading import sandbox
@@ -41,13 +36,30 @@ def sandboxed_kernel(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("scratch")
     venv = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv"))
     policy = sandbox.SandboxPolicy(
-        hidden_roots=(REPO_ROOT,), scratch=scratch, visible=(REPO_ROOT / "course_lib", venv),
+        hidden_roots=(REPO_ROOT,), scratch=scratch,
+        visible=(REPO_ROOT / "course_lib", REPO_ROOT / "course_grading", venv),
         blocked_modules={REPO_ROOT / "course_lib" / "layers.py": BLOCKED_MODULE_MESSAGE},
-        memory_bytes=4 * 1024**3, max_processes=64)
+        memory_bytes=memory_bytes, max_processes=64)
     manager, client, runtime_dir = sandbox.start_sandboxed_kernel(policy)
     yield manager, client, scratch
     client.stop_channels()
     manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def sandboxed_kernel(tmp_path_factory):
+    """A real student kernel in the grading sandbox: ``(manager, client, scratch)``, with a
+    4 GiB address-space limit (tests/test_sandbox.py allocates past it).
+
+    Skips where the sandbox cannot start (bubblewrap missing, not root).
+    """
+    yield from _sandboxed_kernel(tmp_path_factory, 4 * 1024**3)
+
+
+@pytest.fixture(scope="module")
+def grading_sized_kernel(tmp_path_factory):
+    """As :func:`sandboxed_kernel`, with the 8 GiB that grading gives (TensorFlow needs it)."""
+    yield from _sandboxed_kernel(tmp_path_factory, 8 * 1024**3)
 
 
 BLOCKED_MODULE_MESSAGE = ("course_lib.layers is not available while grading: it holds "

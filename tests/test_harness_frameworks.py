@@ -51,8 +51,8 @@ def forward(model, x):
 
 
 @pytest.fixture(scope="module")
-def student(sandboxed_kernel):
-    manager, client, scratch = sandboxed_kernel
+def student(grading_sized_kernel):
+    manager, client, scratch = grading_sized_kernel
     kernel = harness.StudentKernel(client, scratch, timeout=30)
     kernel.install()
     kernel._execute(STUDENT_CODE)
@@ -98,6 +98,14 @@ def test_parameters_changed_here_are_changed_there(student):
     with torch.no_grad():
         got = block(x)
     torch.testing.assert_close(got, torch.relu(x - 0.5))
+    with torch.no_grad():  # buffers too: eval-mode batch norm uses the running statistics
+        for module in block.branch.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.running_mean.fill_(1.0)
+                module.running_var.fill_(4.0)
+                module.bias.zero_()
+        got = block(x)
+    torch.testing.assert_close(got, torch.relu(x - 1.0 / (4.0 + 1e-5) ** 0.5))
     # the same student parameter arrives as the same tensor each time
     assert next(iter(block.parameters())) is next(iter(block.parameters()))
 
@@ -149,3 +157,84 @@ def test_a_module_the_test_defines_stays_a_callback(student):
     assert not harness._transferable(Doubler())
     out = names(student, "forward")["forward"](Doubler(), torch.ones(2))
     torch.testing.assert_close(out, torch.full((2,), 2.0))
+
+
+KERAS_STUDENT_CODE = r'''
+import keras
+
+def build_keras():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="relu", name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, name="head")(hidden))
+
+def freeze_hidden(model):
+    model.get_layer("hidden").trainable = False
+    return model
+
+def block(x, units):
+    return keras.layers.Dense(units)(x)
+
+def replace_head(model, classes):
+    model.head = nn.Linear(model.head.in_features, classes)
+    return model
+
+def noisy(model, x):
+    return torch.nn.functional.dropout(x, 0.5, training=True)
+'''
+
+
+@pytest.fixture(scope="module")
+def keras_student(student):
+    pytest.importorskip("keras")
+    student._execute(KERAS_STUDENT_CODE, timeout=120)
+    return student
+
+
+def test_a_student_keras_model_arrives_rebuilt_with_its_weights(keras_student):
+    import keras
+    import numpy as np
+
+    model = names(keras_student, "build_keras")["build_keras"]()
+    assert isinstance(model, keras.Model) and type(model) is not harness.Remote
+    x = np.random.default_rng(0).random((3, 4)).astype("float32")
+    hidden, head = (layer.get_weights() for layer in model.layers[1:])
+    expected = np.maximum(x @ hidden[0] + hidden[1], 0) @ head[0] + head[1]
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_grader_keras_model_comes_back_changed_in_place(keras_student):
+    import keras
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(hidden))
+    result = names(keras_student, "freeze_hidden")["freeze_hidden"](model)
+    assert result is model and not model.get_layer("hidden").trainable
+    assert len(model.trainable_weights) == 2
+
+
+def test_a_keras_block_is_built_next_to_the_student_code(keras_student):
+    from course_grading import testing
+
+    model = testing.keras_block_model(names(keras_student, "block")["block"], (5,), 7)
+    assert tuple(model.output.shape) == (None, 7) and model.count_params() == 5 * 7 + 7
+
+
+def test_a_layer_the_student_code_puts_in_is_rebuilt_here(keras_student):
+    model = nn.Sequential()
+    model.body, model.head = nn.Linear(3, 4), nn.Linear(4, 2)
+    result = names(keras_student, "replace_head")["replace_head"](model, 5)
+    assert result is model and type(model.head) is nn.Linear
+    assert tuple(model.head.weight.shape) == (5, 4)
+
+
+def test_the_grader_random_stream_goes_on_in_the_student_call(keras_student):
+    noisy = names(keras_student, "noisy")["noisy"]
+    model = nn.Linear(2, 2)  # a grader module passed in: the random state travels with it
+    torch.manual_seed(3)
+    got = noisy(model, torch.ones(1000))
+    after_call = torch.rand(3)
+    torch.manual_seed(3)
+    expected = torch.nn.functional.dropout(torch.ones(1000), 0.5, training=True)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(after_call, torch.rand(3))  # and comes back advanced
