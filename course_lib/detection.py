@@ -12,7 +12,14 @@ cell of the ``(H/s, W/s)`` output grid:
 Training targets come from ``encode_center_targets``; the loss is the penalty-reduced focal
 loss on the heatmap plus L1 on size and offset at the object centers (``center_loss``);
 decoding keeps the cells that are a 3x3 local maximum of the heatmap, takes the top k and
-turns size and offset back into xyxy boxes (``decode_center_outputs``).
+turns size and offset back into xyxy boxes (``decode_center_outputs``). ``center_net_torch``
+builds a small stride-4 network; ``fit_center_net`` trains it on ``course_lib.scenes`` data,
+turning every scene by a random symmetry of the square each epoch (``dihedral_scene``,
+``augmented_epoch``); ``predict_center_net`` returns the detections in the format of
+``course_lib.detection_metrics.evaluate_detections``. The decoder takes any framework's
+outputs once they are NCHW torch tensors (lesson 9.5 decodes a Keras model with it).
+
+Importing this module loads numpy only; PyTorch is imported inside the functions that use it.
 
 Conventions: boxes are xyxy in pixel-edge coordinates (``course_lib.boxes``); scene labels are
 ``1..K`` (``course_lib.scenes``, 0 is the background) and label ``k`` is heatmap channel
