@@ -29,7 +29,6 @@ Taught in: ch09, 09_3_localization.ipynb.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn
