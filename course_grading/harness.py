@@ -781,11 +781,19 @@ def rebuild_keras(spec):
     return model
 
 
+# Keras layers that load files or run code given by name: never rebuilt from a student's data.
+KERAS_REFUSED = {"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"}
+
+
 def _check_keras_config(config, depth: int = 0) -> None:
-    """Every class a Keras configuration names comes from Keras itself."""
+    """Every class a Keras configuration names comes from Keras itself, and none of them
+    loads a file or runs code named in the configuration."""
     if depth > 200:
         raise StudentKernelError("Keras configuration nested too deeply")
     if type(config) is dict:
+        if config.get("class_name") in KERAS_REFUSED or "filepath" in config:
+            raise StudentKernelError(f"a Keras model with {config.get('class_name')!r} "
+                                     "cannot be checked; use Keras's built-in layers")
         for key, value in config.items():
             if key == "module" and not (type(value) is str and (
                     value == "keras" or value.startswith("keras."))):
@@ -825,9 +833,12 @@ def rebuild_module(spec, kernel: StudentKernel):
         "attrs", "params", "buffers", "children"))
     if not all(type(part) is dict for part in (attrs, params, buffers, children)):
         raise StudentKernelError("malformed module description")
+    internals = set(vars(torch.nn.Module()))  # parameters, buffers, hooks: set below or never
     for key, value in attrs.items():
         if type(key) is not str or not key.isidentifier() or key.startswith("__"):
             raise StudentKernelError(f"bad attribute name {key!r}")
+        if key in internals or "hook" in key:
+            continue  # Module.__init__ made them; a description never sets them
         object.__setattr__(module, key, value)
     for name, value in params.items():
         value = _wrap(value, kernel)

@@ -238,3 +238,26 @@ def test_the_grader_random_stream_goes_on_in_the_student_call(keras_student):
     expected = torch.nn.functional.dropout(torch.ones(1000), 0.5, training=True)
     torch.testing.assert_close(got, expected)
     torch.testing.assert_close(after_call, torch.rand(3))  # and comes back advanced
+
+
+def test_module_descriptions_cannot_name_hooks_or_foreign_classes(student):
+    spec = {"class": "torch.nn.modules.linear.Identity",
+            "attrs": {"_forward_hooks": {1: 2}, "_parameters": 3},
+            "params": {}, "buffers": {}, "children": {}, "training": True}
+    rebuilt = harness.rebuild_module(spec, student)  # internals are never taken from data
+    assert rebuilt._forward_hooks == {} and rebuilt._parameters == {}
+    with pytest.raises(harness.StudentKernelError, match="bad attribute"):
+        harness.rebuild_module({**spec, "attrs": {"__class__": 1}}, student)
+    with pytest.raises(harness.StudentKernelError, match="cannot rebuild"):
+        harness.rebuild_module({**spec, "attrs": {}, "class": "builtins.object"}, student)
+    with pytest.raises(harness.StudentKernelError, match="cannot rebuild"):
+        harness.rebuild_module({**spec, "attrs": {}, "class": "course_lib.blocks.SmallVGG"},
+                               student)
+
+
+def test_keras_descriptions_that_load_files_or_run_code_are_refused():
+    for config in ({"class_name": "TFSMLayer", "config": {"filepath": "/x"}},
+                   {"class_name": "Dense", "module": "os", "config": {}},
+                   {"class_name": "Lambda", "module": "keras.layers", "config": {}}):
+        with pytest.raises(harness.StudentKernelError):
+            harness._check_keras_config({"config": {"layers": [config]}})
