@@ -475,9 +475,13 @@ def main(argv: list[str] | None = None) -> int:
         for change in settings["made_private"]:
             print(f"made private to the instructor: {change}")
         blockers = interpreter_blockers(Path(settings["venv"]))
+        blockers += [folder for folder in reversed(Path(settings["exchange"]).parents)
+                     if not stat.S_IMODE(folder.stat().st_mode) & stat.S_IXOTH
+                     and folder not in blockers]
         if blockers:
-            print("The students' unix users must run the course's Python; until the hub stops, "
-                  "they may enter (not list): " + ", ".join(map(str, blockers)))
+            print("The students' unix users must run the course's Python and reach the "
+                  "exchange; until the hub stops, they may enter (not list): "
+                  + ", ".join(map(str, blockers)))
             opened = open_folders(blockers)
     print_welcome(settings)
     process = hub_process(settings)
