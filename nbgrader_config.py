@@ -86,7 +86,8 @@ c.SandboxedExecute.answer_modules = {
                          "course_lib/conv.py"],
     "08_transfer_learning": ["course_lib/transfer.py"],
     "09_detection_segmentation": ["course_lib/boxes.py", "course_lib/masks.py",
-                                  "course_lib/detection_metrics.py", "course_lib/detection.py"],
+                                  "course_lib/detection_metrics.py", "course_lib/detection.py",
+                                  "course_lib/segmentation.py"],
 }
 
 # Re-insert grade (test) cells a student deleted, from the gradebook.

@@ -31,7 +31,10 @@ One module per concept, imported by the chapters instead of helpers pasted into 
   (loaded by name, with model cards); the transfer-learning task and strategies.
 - ``course_lib.scenes`` / ``course_lib.boxes`` / ``course_lib.masks`` /
   ``course_lib.detection_metrics`` - multi-object shape scenes with boxes and masks; box
-  formats, IoU, NMS; mask IoU, Dice, RLE; average precision (planned Chapter 9).
+  formats, IoU, NMS; mask IoU, Dice, RLE; average precision (Chapter 9).
+- ``course_lib.localization`` / ``course_lib.segmentation`` / ``course_lib.detection`` - a
+  classifier with a box head and its losses; a U-Net and transposed-convolution sizes; a
+  center-heatmap detector: targets, loss, decoding (Chapter 9).
 
 Importing ``course_lib`` loads neither PyTorch nor TensorFlow (each module imports a framework
 only inside the functions that need it). It does one thing on import: it prepares the coming
