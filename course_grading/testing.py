@@ -109,8 +109,10 @@ def _refuse(*args, **kwargs):
 def forbid_calls(*targets, namespace: dict):
     """Inside the block, the functions of ``targets`` may not be used (module docstring)."""
     if "cells" in _GRADING:
-        # the names this test cell reads, itself or through its helpers (twoprocess.py)
-        roots = set(namespace.get("_cell_roots", namespace.get("_injected", ()))) \
+        # the student's names this test cell reads, itself or through the grader's helpers
+        # (twoprocess.py); the helpers are the grader's, never the submission's copies
+        injected = set(namespace.get("_injected", ()))
+        roots = (set(namespace.get("_cell_roots", injected)) & injected) \
             | set(namespace.get("_student_roots", ()))
         uses = _forbidden_uses(_GRADING["cells"], frozenset(roots),
                                frozenset(forbidden_modules(targets)))

@@ -94,6 +94,24 @@ def test_forbid_calls_in_the_grader_reads_the_submission(tmp_path, monkeypatch):
         pass  # its own numpy code: nothing to refuse
 
 
+def test_forbid_calls_starts_from_the_student_names_this_test_cell_reaches(tmp_path,
+                                                                            monkeypatch):
+    # the submission's copy of a test-helper cell uses torch; the grader runs its own copy
+    cells = [SETUP, ("ch-test-helpers", "def oracle(x):\n    return torch.tanh(x)"),
+             ("ans", "def answer(x):\n    return 2 * x"),
+             ("other", "def other(x):\n    return torch.autograd.grad(x, x)")]
+    (tmp_path / "cells.json").write_text(json.dumps([list(cell) for cell in cells]))
+    monkeypatch.setattr(testing, "_GRADING", {})
+    testing.start_grading(tmp_path / "cells.json")
+    namespace = {"_injected": {"answer", "other"}, "_cell_roots": ["oracle", "answer", "np"]}
+    with testing.forbid_calls(*testing.autodiff_targets(), namespace=namespace):
+        pass  # oracle is the grader's (not injected), other is not read by this cell
+    namespace["_cell_roots"].append("other")
+    with pytest.raises(AssertionError, match="cell other"):
+        with testing.forbid_calls(*testing.autodiff_targets(), namespace=namespace):
+            pass
+
+
 def test_forbidden_modules_widen_autodiff_to_whole_frameworks():
     modules = testing.forbidden_modules(testing.autodiff_targets())
     assert {"torch", "tensorflow", "keras", "jax"} <= modules
