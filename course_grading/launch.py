@@ -29,6 +29,7 @@ import yaml
 from course_grading.book import toc_pages
 from course_grading.release import CHAPTERS_DIR, EXERCISES_SUBDIR, REPO_ROOT, SOLUTIONS_DIR
 
+LAUNCHER_KEYS = ("binderhub_url", "colab_url", "jupyterhub_url")  # in _config.yml
 SETUP_TAG = "course-setup"
 # The book hides the cell (it is about running the notebook, not about the lesson).
 SETUP_TAGS = [SETUP_TAG, "remove-cell"]
@@ -70,6 +71,7 @@ class LaunchConfig:
 
     repository_url: str = ""
     branch: str = "main"
+    launchers: tuple[str, ...] = ()  # the launch_buttons URLs that are set
 
     @classmethod
     def read(cls, config_path: Path = REPO_ROOT / "_config.yml") -> LaunchConfig:
@@ -77,8 +79,14 @@ class LaunchConfig:
         repository = config.get("repository") or {}
         if not isinstance(repository, dict):
             raise ValueError(f"{config_path}: `repository` must be a mapping with `url`")
-        return cls(repository_url=str(repository.get("url") or "").rstrip("/"),
-                   branch=str(repository.get("branch") or "main"))
+        buttons = config.get("launch_buttons") or {}
+        launchers = tuple(key for key in LAUNCHER_KEYS if buttons.get(key))
+        url = str(repository.get("url") or "").rstrip("/")
+        if launchers and not url:  # sphinx-book-theme would fail with a TypeError
+            raise ValueError(f"{config_path}: launch_buttons {', '.join(launchers)} need "
+                             "repository.url (the repository the notebooks are launched from)")
+        return cls(repository_url=url, branch=str(repository.get("branch") or "main"),
+                   launchers=launchers)
 
 
 def setup_cell_source(config: LaunchConfig) -> str:
