@@ -2,15 +2,23 @@
 
 Jupyter Book builds into a scratch folder with warnings as errors; then the HTML is checked for
 leaked solutions (including _sources/ and downloadable notebooks), for anything it would fetch
-from the network, and, in headless Chromium when it is installed, for typeset math.
+from the network, and, in headless Chromium when it is installed, for typeset math. Then a
+reader uses it (Playwright driving Debian's Chromium, served from 127.0.0.1): every page opens
+without JavaScript errors, MathJax errors or sideways scrolling at phone width; search, a hint
+dropdown and the dark theme work; screenshots are saved for review (BOOK_SCREENSHOTS).
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
+import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +101,208 @@ def test_math_typesets_in_headless_chromium(html_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("<mjx-container") >= 3, "MathJax did not typeset the math"
+
+
+# --- The book in a browser, as a reader uses it (Playwright driving Debian's Chromium) ---------
+#
+# One headless Chromium for the module, the built book served over HTTP from 127.0.0.1 (as a
+# reader's web server would; Sphinx's search page loads searchindex.js). Every page of the
+# table of contents, plus search and the index, is opened once at a 390 x 844 phone screen:
+# no JavaScript errors, nothing requested from outside the book, no sideways page scroll.
+# Then search, a hint dropdown and the dark theme are used, and a lesson and an exercise page
+# are photographed at phone and desktop width for review (BOOK_SCREENSHOTS, default
+# _build/screenshots/ in the repository).
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+LESSON = "chapters/01_perceptrons/01_1_neurons-and-perceptrons.html"
+EXERCISES = "chapters/01_perceptrons/exercises/01_exercises.html"
+SCREENSHOTS = Path(os.environ.get("BOOK_SCREENSHOTS") or REPO_ROOT / "_build" / "screenshots")
+# Resolves once MathJax has typeset the page (the overflow check must see the typeset math).
+MATH_TYPESET = """() => (window.MathJax && MathJax.startup && MathJax.startup.promise)
+    ? MathJax.startup.promise.then(() => true) : true"""
+
+
+def _playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (requirements.txt; no browser download needed)")
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make browser)")
+    return sync_playwright
+
+
+class _BookHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        # Chromium asks every new site for /favicon.ico by itself; the book links none, so the
+        # stand-in web server answers "no content" instead of a 404 that would count as an error.
+        if self.path == "/favicon.ico":
+            self.send_response(204)
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def book_url(html_dir):
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_BookHandler, directory=str(html_dir)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(html_dir):
+    sync_playwright = _playwright()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+def _open(page, url: str) -> None:
+    page.goto(url, wait_until="load")
+    page.evaluate(MATH_TYPESET)
+
+
+def _reader_pages() -> list[str]:
+    pages = [f"{name}.html" for name in toc_pages(REPO_ROOT / "_toc.yml")]
+    return pages + ["search.html", "genindex.html"]
+
+
+@pytest.fixture(scope="module")
+def phone_survey(browser, book_url):
+    """Open every page at phone width once: its JS errors, outside requests and page width."""
+    start = time.perf_counter()
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    events: list[str] = []
+    page.on("console", lambda msg: events.append(f"console.error: {msg.text}")
+            if msg.type == "error" else None)
+    page.on("pageerror", lambda error: events.append(f"uncaught: {error}"))
+    page.on("request", lambda request: events.append(f"requested {request.url}")
+            if request.url.startswith(("http:", "https:"))
+            and not request.url.startswith(book_url) else None)
+    survey = {}
+    for name in _reader_pages():
+        events.clear()
+        _open(page, book_url + name)
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        survey[name] = {"events": list(events), "scroll_width": width[0], "inner_width": width[1],
+                        "wide": [] if width[0] <= width[1] + 1 else page.evaluate(WIDEST),
+                        "math_errors": page.evaluate(MATH_ERRORS)}
+    context.close()
+    print(f"opened {len(survey)} pages at {PHONE['width']} px in "
+          f"{time.perf_counter() - start:.1f} s")
+    return survey
+
+
+# MathJax shows TeX it cannot typeset as a yellow box (mjx-merror) and logs nothing.
+MATH_ERRORS = """[...document.querySelectorAll('mjx-merror')]
+    .map(error => error.getAttribute('data-mjx-error') || error.textContent)"""
+# The elements that stick out of the screen and are not inside a box that scrolls or clips.
+WIDEST = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll('.bd-article *')) {
+    const box = el.getBoundingClientRect();
+    if (box.right <= innerWidth + 1) continue;
+    let parent = el.parentElement, contained = false;
+    for (; parent; parent = parent.parentElement) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(parent).overflowX)) {
+        contained = true; break;
+      }
+    }
+    if (!contained) out.push(`<${el.tagName.toLowerCase()} class="${el.className}"> to `
+      + `${Math.round(box.right)} px: ${el.textContent.trim().slice(0, 60)}`);
+  }
+  return out.slice(0, 3);
+}"""
+
+
+def test_every_page_of_the_book_runs_without_javascript_errors(phone_survey):
+    assert len(phone_survey) >= 10
+    failures = {name: found["events"] for name, found in phone_survey.items() if found["events"]}
+    assert not failures, f"JavaScript errors or requests outside the book: {failures}"
+
+
+def test_math_typesets_without_errors_on_every_page(phone_survey):
+    # A labelled display equation whose TeX contains \\ (a cases block, say) is wrapped by
+    # Sphinx in split, where MathJax refuses \tag: write it as $$ ... $$ (label) or use \cr.
+    failures = {name: found["math_errors"] for name, found in phone_survey.items()
+                if found["math_errors"]}
+    assert not failures, f"MathJax could not typeset: {failures}"
+
+
+def test_no_page_scrolls_sideways_on_a_phone(phone_survey):
+    wide = {name: f"{found['scroll_width']} px wide at {found['inner_width']} px: {found['wide']}"
+            for name, found in phone_survey.items()
+            if found["scroll_width"] > found["inner_width"] + 1}
+    assert not wide, f"pages wider than a {PHONE['width']} px phone: {wide}"
+
+
+def test_search_for_backpropagation_finds_the_chapter_2_lessons(browser, book_url):
+    start = time.perf_counter()
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(book_url + "search.html?q=backpropagation")
+    page.wait_for_selector("#search-results .search-summary", timeout=30_000)
+    links = page.eval_on_selector_all(
+        "#search-results ul.search li a", "links => links.map(a => a.getAttribute('href'))")
+    page.close()
+    print(f"search: {len(links)} results in {time.perf_counter() - start:.1f} s")
+    found = [link.split("?")[0].split("#")[0] for link in links]
+    assert "chapters/02_backprop/02_3_backprop.html" in found, found
+    chapter_2 = {link for link in found if link.startswith("chapters/02_backprop/02_")}
+    assert len(chapter_2) >= 3, f"expected the Chapter 2 lessons among the results: {found}"
+
+
+def test_a_hint_dropdown_opens(browser, book_url):
+    page = browser.new_page(viewport=PHONE)
+    _open(page, book_url + EXERCISES)
+    hint = page.locator("details", has=page.locator("summary", has_text="Hint 1")).first
+    body = hint.locator(":scope > :not(summary)").first
+    assert not hint.evaluate("details => details.open") and not body.is_visible()
+    hint.locator("summary").click()
+    assert hint.evaluate("details => details.open")
+    assert body.is_visible() and body.inner_text().strip(), "the opened hint shows no text"
+    page.close()
+
+
+def test_the_theme_switch_turns_the_page_dark(browser, book_url):
+    page = browser.new_page(viewport=DESKTOP)
+    _open(page, book_url + LESSON)
+    background = "getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    light = page.evaluate(background)
+    # The switch cycles through light, dark and the system setting.
+    for _ in range(3):
+        page.locator("button.theme-switch-button").first.click()
+        if page.evaluate("document.documentElement.dataset.theme") == "dark":
+            break
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    dark = page.evaluate(background)
+    page.close()
+    assert dark != light, f"the body stayed {light} in the dark theme"
+
+
+def test_screenshots_of_a_lesson_and_an_exercise_page(browser, book_url):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for size_name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        page = browser.new_page(viewport=viewport)
+        for name in (LESSON, EXERCISES):
+            _open(page, book_url + name)
+            path = SCREENSHOTS / f"{Path(name).stem}-{size_name}-{viewport['width']}px.png"
+            page.screenshot(path=str(path), full_page=True)
+            saved.append(path)
+        page.close()
+    for path in saved:
+        assert path.stat().st_size > 10_000, f"{path} is nearly empty"
+        print(f"screenshot: {path}")
