@@ -7,6 +7,7 @@ many submissions of it. ``ANSWERS`` are the bodies a student may write, with the
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -69,3 +70,11 @@ def answered(released: dict, kind: str) -> dict:
                      if "NotImplementedError" not in line and "YOUR CODE HERE" not in line]
             cell["source"] = "\n".join(lines + ["    " + body])
     return released
+
+
+def lms_zip(path: Path, members: dict[str, tuple[str, tuple]]) -> Path:
+    """An LMS download: ``members`` maps each archive name to (text, zip date_time)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, (text, when) in members.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=when), text)
+    return path

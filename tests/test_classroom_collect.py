@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import zipfile
 from pathlib import Path
 
 import nbformat
@@ -22,6 +21,7 @@ from course_grading.classroom.collect import (collect_zip, map_notebook, normali
                                               parse_member)
 from course_grading.classroom.workspace import Course, ensure_exchange
 from course_grading.release import REPO_ROOT
+from classroom_tiny import lms_zip
 
 ASSIGNMENT = "01_perceptrons"
 NOTEBOOK = "01_exercises"
@@ -40,12 +40,6 @@ def _notebook_text(course: Course, answer: str = "") -> str:
     nb.cells[0].source += answer  # tells the copies apart
     return nbformat.writes(nb)
 
-
-def _zip(path: Path, members: dict[str, tuple[str, tuple]]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, (text, when) in members.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=when), text)
-    return path
 
 
 @pytest.mark.parametrize("member, student, filename, lms", [
@@ -105,7 +99,7 @@ def test_unrelated_files_are_not_collected():
 
 def test_canvas_zip_latest_resubmission_wins_renamed_copy_mapped_malformed_kept(course, tmp_path):
     later = (2026, 12, 1, 9, 30, 0)
-    download = _zip(tmp_path / "canvas.zip", {
+    download = lms_zip(tmp_path / "canvas.zip", {
         "ann_11_100_01_exercises.ipynb": (_notebook_text(course, "first"), (2026, 11, 29, 8, 0, 0)),
         "ann_11_105_01_exercises-1.ipynb": (_notebook_text(course, "second"),
                                             (2026, 11, 30, 8, 0, 0)),
@@ -134,14 +128,14 @@ def test_canvas_zip_latest_resubmission_wins_renamed_copy_mapped_malformed_kept(
 
 
 def test_moodle_and_blackboard_zips(course, tmp_path):
-    moodle = _zip(tmp_path / "moodle.zip", {
+    moodle = lms_zip(tmp_path / "moodle.zip", {
         "Dana Lee_31_assignsubmission_file_/01_exercises (1).ipynb":
             (_notebook_text(course, "dana"), (2026, 11, 30, 8, 0, 0)),
     })
     collect_zip(course, ASSIGNMENT, moodle)
     dana = course.root / "submitted/dana_lee" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
     assert "dana" in dana.read_text()
-    board = _zip(tmp_path / "blackboard.zip", {
+    board = lms_zip(tmp_path / "blackboard.zip", {
         "01_perceptrons_eve_attempt_2026-11-30-08-00-00_01_exercises.ipynb":
             (_notebook_text(course, "old"), (2026, 12, 3, 8, 0, 0)),
         "01_perceptrons_eve_attempt_2026-12-01-08-00-00_01_exercises.ipynb":

@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import nbformat
@@ -29,6 +28,7 @@ from course_grading.classroom.__main__ import main
 from course_grading.classroom.workspace import (Course, _stamp, alembic_head, ensure_gradebook,
                                                 gradebook_notebooks)
 from course_grading.release import REPO_ROOT
+from classroom_tiny import lms_zip
 
 ASSIGNMENT, NOTEBOOK = "00_classroom", "00_classroom"
 DUE = "2026-12-01 12:00:00 UTC"
@@ -93,12 +93,6 @@ def student_copy(course: Course, body: str | None, written: str | None = None) -
     return nbformat.writes(nb)
 
 
-def canvas_zip(path: Path, members: dict[str, tuple[str, tuple]]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, (text, when) in members.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=when), text)
-    return path
-
 
 def test_half_built_gradebook_is_repaired_and_upgrades(tmp_path):
     """The issue's trap: nbgrader run without alembic on PATH leaves tables but no version."""
@@ -159,7 +153,7 @@ def test_gradebook_sessions_hold_the_lock_while_open(tmp_path):
 def test_collect_from_a_fresh_course_sets_up_the_gradebook(tmp_path, capsys):
     """No release, no gradebook (the book's copies handed out): collect prepares everything."""
     course = scratch_course(tmp_path)
-    download = canvas_zip(tmp_path / "lms.zip", {
+    download = lms_zip(tmp_path / "lms.zip", {
         "ann_1_10_00_classroom.ipynb": (nbformat.writes(nbformat.read(
             tmp_path / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", 4)), ON_TIME)})
     assert main(["--course", str(tmp_path), "collect", ASSIGNMENT, "--zip", str(download)]) == 0
@@ -182,7 +176,7 @@ def batch(tmp_path_factory):
         for student in ("alice", "bob", "carol", "dave", "erin", "frank", "gina"):
             gradebook.update_or_create_student(student)
     answer = "return a + b"
-    download = canvas_zip(root / "canvas.zip", {
+    download = lms_zip(root / "canvas.zip", {
         "alice_1_10_00_classroom.ipynb": (student_copy(course, answer, "Since."), ON_TIME),
         "bob_2_11_00_classroom.ipynb": (student_copy(course, "return a - b"), ON_TIME),
         "carol_3_12_00_classroom.ipynb": ('{"cells": [ this is not json', ON_TIME),

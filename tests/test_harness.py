@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from course_grading import harness
+from student_kernel import names, start_student
 
 pytestmark = pytest.mark.slow
 
@@ -92,15 +93,7 @@ def calls_back_badly(f):
 
 @pytest.fixture(scope="module")
 def student(sandboxed_kernel):
-    manager, client, scratch = sandboxed_kernel
-    kernel = harness.StudentKernel(client, scratch, timeout=5)
-    kernel.install()
-    kernel._execute(STUDENT_CODE)
-    return kernel
-
-
-def names(student, *wanted):
-    return harness.student_names(student, wanted, {})
+    return start_student(sandboxed_kernel, STUDENT_CODE, timeout=5)
 
 
 def test_functions_are_called_remotely_and_return_real_arrays(student):

@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from course_grading import harness  # noqa: E402
+from student_kernel import names, start_student  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +53,7 @@ def forward(model, x):
 
 @pytest.fixture(scope="module")
 def student(grading_sized_kernel):
-    manager, client, scratch = grading_sized_kernel
-    kernel = harness.StudentKernel(client, scratch, timeout=30)
-    kernel.install()
-    kernel._execute(STUDENT_CODE)
-    return kernel
-
-
-def names(student, *wanted):
-    return harness.student_names(student, wanted, {})
+    return start_student(grading_sized_kernel, STUDENT_CODE, timeout=30)
 
 
 def test_a_module_of_library_classes_arrives_as_a_real_module(student):
