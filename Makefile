@@ -1,7 +1,8 @@
 # The course's entry points. Two are the contract (see README):
 #   make book   set up .venv if needed, build the HTML book, print where index.html is
 #   make test   set up .venv if needed, run the whole test suite
-# Others: make lab (JupyterLab with nbgrader), make exercises (regenerate student copies),
+# Others: make pdf (the whole book as one PDF, _build/pdf/book.pdf),
+#         make lab (JupyterLab with nbgrader), make exercises (regenerate student copies),
 #         make notebooks (re-execute notebooks in place), make lock (re-pin constraints.txt),
 #         make pretrained (retrain the course's pretrained models), make gpu-report, make clean.
 
@@ -20,6 +21,7 @@ export PYTHONHASHSEED ?= 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: book test lab exercises notebooks pretrained lock clean env browser sandbox gpu-report
+.PHONY: pdf pdftools
 .PHONY: classroom node postgres
 .PHONY: release collect grade grades extend
 
@@ -55,7 +57,7 @@ book: $(STAMP)
 	@echo "Book: file://$(CURDIR)/_build/html/index.html"
 
 # Two pytest workers on two cores: one math thread each (PyTorch, numpy), else they fight.
-test: $(STAMP) browser sandbox node postgres
+test: $(STAMP) browser sandbox node postgres pdftools
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope --durations=20
 
 # Headless Chromium (Debian's package) lets tests/test_book.py check the book as a reader sees
@@ -67,6 +69,23 @@ browser:
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	      || echo "could not install chromium: the headless-browser book check will be skipped"; \
 	  else echo "chromium not found: the headless-browser book check will be skipped"; fi; }
+
+# The printable edition: a single-page build (committed outputs, warnings are errors) printed
+# by headless Chromium once MathJax has typeset it (scripts/print_pdf.py, _static/print.css).
+pdf: $(STAMP) browser pdftools
+	$(BIN)/python scripts/print_pdf.py --out _build/pdf/book.pdf
+
+# Debian's poppler-utils (pdfinfo, pdftotext) let tests/test_pdf.py read the printed book, and
+# fonts-nanum gives Chromium Korean glyphs (the glossary). Installed when missing and this user
+# can; otherwise the PDF test is skipped, or Korean prints as empty boxes.
+pdftools:
+	@{ command -v pdftotext >/dev/null && fc-list :lang=ko 2>/dev/null | grep -q .; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's poppler-utils and fonts-nanum for the PDF..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        poppler-utils fonts-nanum >/dev/null; } \
+	      || echo "could not install poppler-utils/fonts-nanum: the PDF test will be skipped"; \
+	  else echo "pdftotext or a Korean font not found: the PDF test will be skipped"; fi; }
 
 # Debian's bubblewrap sandboxes the student kernel when grading (course_grading.sandbox).
 # Installed when missing and this user can; otherwise tests/test_sandbox.py is skipped.
