@@ -252,11 +252,15 @@ def test_search_for_backpropagation_finds_the_chapter_2_lessons(browser, book_ur
     start = time.perf_counter()
     page = browser.new_page(viewport=DESKTOP)
     page.goto(book_url + "search.html?q=backpropagation")
-    page.wait_for_selector("#search-results .search-summary", timeout=30_000)
+    # Sphinx adds the summary line empty and fills it in once the last result is listed.
+    summary = page.wait_for_function(
+        "() => document.querySelector('#search-results .search-summary')?.innerText.trim()",
+        timeout=30_000).json_value()
     links = page.eval_on_selector_all(
         "#search-results ul.search li a", "links => links.map(a => a.getAttribute('href'))")
     page.close()
     print(f"search: {len(links)} results in {time.perf_counter() - start:.1f} s")
+    assert summary.startswith("Search finished"), summary
     found = [link.split("?")[0].split("#")[0] for link in links]
     assert "chapters/02_backprop/02_3_backprop.html" in found, found
     chapter_2 = {link for link in found if link.startswith("chapters/02_backprop/02_")}
