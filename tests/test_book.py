@@ -262,9 +262,13 @@ def test_search_for_backpropagation_finds_the_chapter_2_lessons(browser, book_ur
     print(f"search: {len(links)} results in {time.perf_counter() - start:.1f} s")
     assert summary.startswith("Search finished"), summary
     found = [link.split("?")[0].split("#")[0] for link in links]
-    assert "chapters/02_backprop/02_3_backprop.html" in found, found
-    chapter_2 = {link for link in found if link.startswith("chapters/02_backprop/02_")}
-    assert len(chapter_2) >= 3, f"expected the Chapter 2 lessons among the results: {found}"
+    # 2.3 Backpropagation ranks near the top (its title matches), and every Chapter 2 lesson
+    # is found.
+    assert "chapters/02_backprop/02_3_backprop.html" in found[:5], found
+    lessons = [f"{name}.html" for name in toc_pages(REPO_ROOT / "_toc.yml")
+               if name.startswith("chapters/02_backprop/02_")]
+    missing = [lesson for lesson in lessons if lesson not in found]
+    assert len(lessons) >= 3 and not missing, f"Chapter 2 lessons not found: {missing}; {found}"
 
 
 def test_a_hint_dropdown_opens(browser, book_url):
