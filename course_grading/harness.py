@@ -28,6 +28,7 @@ import os
 import queue
 import secrets
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -640,8 +641,6 @@ LIBRARY_CLASS_PREFIXES = ("torch.nn.modules.", "torch.optim.", "torchvision.mode
 def library_class(bases) -> type | None:
     """The first of ``bases`` (``module.qualname`` strings) that names a class of a library in
     :data:`LIBRARY_CLASS_PREFIXES` already imported here (nothing is imported for it)."""
-    import sys
-
     for base in bases:
         if not base.startswith(LIBRARY_CLASS_PREFIXES):
             continue
@@ -660,9 +659,7 @@ def library_class(bases) -> type | None:
 
 
 def _is_data_type(kind: type) -> bool:
-    import sys
-
-    torch = sys.modules.get("torch")
+    torch = _loaded("torch")
     return issubclass(kind, np.ndarray) or (torch is not None and issubclass(kind, torch.Tensor))
 
 
@@ -969,9 +966,7 @@ def _transferable(value) -> bool:
     Only objects made of classes the student kernel can import (PyTorch, torchvision,
     course_lib) qualify; a module class a test defines itself stays a callback.
     """
-    import sys
-
-    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    torch, keras = _loaded("torch"), _loaded("keras")
     if keras is not None and isinstance(value, keras.Model):
         return type(value).__module__.startswith("keras.")  # a Functional or Sequential
     if torch is None or not isinstance(value, (torch.nn.Module, torch.optim.Optimizer)):
@@ -996,16 +991,18 @@ def _parameters_of(transfers) -> list:
     return [p for obj in transfers if isinstance(obj, torch.nn.Module) for p in obj.parameters()]
 
 
-def _torch_loaded() -> bool:
-    import sys
+def _loaded(name: str):
+    """The module ``name`` if something here imported it: the grader never imports a
+    framework just to test a value's type."""
+    return sys.modules.get(name)
 
+
+def _torch_loaded() -> bool:
     return "torch" in sys.modules
 
 
 def _grad_disabled() -> bool:
-    import sys
-
-    torch = sys.modules.get("torch")
+    torch = _loaded("torch")
     return torch is not None and not torch.is_grad_enabled()
 
 
@@ -1013,11 +1010,9 @@ def _load_transferred(transfers: list, states, kernel: StudentKernel) -> None:
     """Copy into the grader's ``transfers`` what the student code did to their copies:
     parameters, gradients, ``requires_grad``, buffers, train/eval modes, optimizer state,
     modules it put in (rebuilt here), Keras weights and ``trainable`` flags."""
-    import sys
-
     if type(states) is not list or len(states) != len(transfers):
         raise StudentKernelError("the student kernel did not report the objects it was given")
-    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    torch, keras = _loaded("torch"), _loaded("keras")
     for obj, state in zip(transfers, states):
         if type(state) is not dict:
             raise StudentKernelError("malformed state of a transferred object")
@@ -1077,7 +1072,5 @@ def _same_shape(value, like, name: str):
 
 
 def _is_module(value) -> bool:
-    import sys
-
-    torch = sys.modules.get("torch")
+    torch = _loaded("torch")
     return torch is not None and isinstance(value, torch.nn.Module)

@@ -23,6 +23,7 @@ import base64
 import io
 import json
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -266,8 +267,6 @@ def _array(blobs: list, index) -> np.ndarray:
 
 
 def _is_ordered_dict(value) -> bool:
-    from collections import OrderedDict
-
     return type(value) is OrderedDict
 
 
