@@ -284,7 +284,8 @@ def test_a_hint_dropdown_opens(browser, book_url):
 
 
 def test_the_theme_switch_turns_the_page_dark(browser, book_url):
-    page = browser.new_page(viewport=DESKTOP)
+    # A reader whose system asks for light colours: the book opens light ("auto" mode).
+    page = browser.new_page(viewport=DESKTOP, color_scheme="light")
     _open(page, book_url + LESSON)
     background = "getComputedStyle(document.body).backgroundColor"
     assert page.evaluate("document.documentElement.dataset.theme") == "light"
@@ -301,6 +302,7 @@ def test_the_theme_switch_turns_the_page_dark(browser, book_url):
 
 
 def test_screenshots_of_a_lesson_and_an_exercise_page(browser, book_url):
+    start = time.perf_counter()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     saved = []
     for size_name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
@@ -311,6 +313,7 @@ def test_screenshots_of_a_lesson_and_an_exercise_page(browser, book_url):
             page.screenshot(path=str(path), full_page=True)
             saved.append(path)
         page.close()
+    print(f"{len(saved)} full-page screenshots in {time.perf_counter() - start:.1f} s:")
     for path in saved:
         assert path.stat().st_size > 10_000, f"{path} is nearly empty"
         print(f"screenshot: {path}")
