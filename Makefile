@@ -25,7 +25,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: classroom node postgres
 .PHONY: release collect grade grades extend
 
-# Classroom variables (README, "Instructor workflow"): A= an assignment (01_perceptrons),
+# Classroom variables (instructor/running-the-course.md): A= an assignment (01_perceptrons),
 # J= parallel grading workers (default: the core count), DB_URL= a gradebook other than
 # gradebook.db (postgresql://...), EXCHANGE= the course's nbgrader exchange folder.
 A ?=
@@ -53,6 +53,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@touch $@
 
 book: $(STAMP)
+	$(BIN)/python -m course_grading.launch --check
 	$(BIN)/jupyter-book build . --builder html
 	@echo "Book: file://$(CURDIR)/_build/html/index.html"
 
@@ -174,7 +175,7 @@ gpu-report: $(STAMP)
 		--page _build/gpu-report/gpu-report.md $(if $(CPU_JUNIT),--cpu-junit $(CPU_JUNIT))
 	@echo "Report: _build/gpu-report/gpu-report.md (copy it to appendix/ to publish it)"
 
-# The classroom, one command per step (README, "Instructor workflow"); each sets up .venv and
+# The classroom, one command per step (instructor/running-the-course.md); each sets up .venv and
 # the gradebook itself, prints a summary table and exits 1 only when the instructor must act.
 #   make release A=01_perceptrons [DUE="2026-12-11 23:59 UTC"] [EXCHANGE=dir]
 #   make collect A=01_perceptrons [ZIP=canvas-download.zip]    (else from EXCHANGE=)

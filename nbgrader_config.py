@@ -38,7 +38,7 @@ from course_grading.classroom.exchange import EXCHANGE_CLASSES  # noqa: E402
 for _step, _cls in EXCHANGE_CLASSES.items():
     setattr(c.ExchangeFactory, _step, _cls)
 
-# Late work (README, "Late work"): `make release DUE="2026-12-11 23:59 UTC"` sets the due date,
+# Late work (instructor/running-the-course.md): `make release DUE="2026-12-11 23:59 UTC"` sets the due date,
 # `make extend A=... STUDENT=... HOURS=48` an extension; a submission after due date +
 # extension (its timestamp.txt) is "late" in grades.csv. By default no points are taken off;
 # a penalty: c.LateSubmissionPlugin.penalty_method = "zero" (late scores 0), or per started hour:

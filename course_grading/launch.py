@@ -148,15 +148,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true",
                         help="only list notebooks whose setup cell is out of date; exit 1 if any")
     args = parser.parse_args(argv)
-    config = LaunchConfig.read()
+    try:
+        config = LaunchConfig.read()
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     lessons, sources = lesson_notebooks(), source_notebooks()
     if args.check:
         source = setup_cell_source(config)
         stale = [p for p in lessons + sources
                  if with_setup_cell(nbformat.read(p, as_version=4), source)]
         for path in stale:
-            print(f"out of date: {path.relative_to(REPO_ROOT)}")
-        raise SystemExit(1 if stale else 0)
+            print(f"setup cell out of date: {path.relative_to(REPO_ROOT)}")
+        if stale:
+            raise SystemExit("the notebooks' setup cells do not match _config.yml's "
+                             "repository: run `.venv/bin/python -m course_grading.launch`")
+        return
     changed = write_setup_cells(lessons + sources, config)
     for path in changed:
         print(f"setup cell written: {path.relative_to(REPO_ROOT)}")
