@@ -108,7 +108,8 @@ def test_math_typesets_in_headless_chromium(html_dir, tmp_path):
 # One headless Chromium for the module, the built book served over HTTP from 127.0.0.1 (as a
 # reader's web server would; Sphinx's search page loads searchindex.js). Every page of the
 # table of contents, plus search and the index, is opened once at a 390 x 844 phone screen:
-# no JavaScript errors, nothing requested from outside the book, no sideways page scroll.
+# no JavaScript errors, nothing requested from outside the book, no TeX that MathJax refuses,
+# no sideways page scroll.
 # Then search, a hint dropdown and the dark theme are used, and a lesson and an exercise page
 # are photographed at phone and desktop width for review (BOOK_SCREENSHOTS, default
 # _build/screenshots/ in the repository).
@@ -159,7 +160,7 @@ def book_url(html_dir):
 
 
 @pytest.fixture(scope="module")
-def browser(html_dir):
+def browser():
     sync_playwright = _playwright()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
