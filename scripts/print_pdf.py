@@ -51,7 +51,7 @@ READY_SCRIPT = """
     .filter(item => item.typesetRoot && item.typesetRoot.querySelector('mjx-merror'))
     .map(item => documentOf(item.typesetRoot) + ': ' +
       item.typesetRoot.querySelector('mjx-merror').getAttribute('data-mjx-error') +
-      ' in ' + item.math.trim().slice(0, 70));
+      ' in ' + item.math.replace(/\s+/g, ' ').trim().slice(0, 70));
   const started = performance.now();
   while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
     if (performance.now() - started > %(limit_ms)d) {
@@ -74,7 +74,7 @@ READY_SCRIPT = """
     formulas: document.querySelectorAll('mjx-container').length,
     math_errors: mathErrors(),
     unrendered: Array.from(unrendered).slice(0, 20).map(
-      e => documentOf(e) + ': ' + e.textContent.trim().slice(0, 70)),
+      e => documentOf(e) + ': ' + e.textContent.replace(/\s+/g, ' ').trim().slice(0, 70)),
     images: images.length,
     broken_images: images.filter(img => !img.naturalWidth).map(img => img.src).slice(0, 5),
   };
