@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAPER_INCHES = {"a4": (8.27, 11.69), "letter": (8.5, 11.0)}
@@ -182,7 +182,9 @@ class DevTools:
                 return event
         return self._wait(lambda m: m.get("method") == method, timeout, method)
 
-    def _wait(self, wanted, timeout: float, what: str) -> dict[str, Any]:
+    def _wait(self, wanted: Callable[[dict[str, Any]], bool], timeout: float,
+              what: str) -> dict[str, Any]:
+        """Read messages until wanted(message); keep the events passed on the way."""
         deadline = time.monotonic() + timeout
         while True:
             while b"\0" in self._buffer:
@@ -201,7 +203,9 @@ class DevTools:
                 if not chunk:
                     self._log.seek(0)
                     stderr = self._log.read().decode(errors="replace")
-                    raise PrintError(f"chromium exited while waiting for {what}:\n{stderr[-3000:]}")
+                    raise PrintError(
+                        f"chromium exited while waiting for {what}:\n{stderr[-3000:]}"
+                    )
                 self._buffer += chunk
 
     def close(self) -> None:
@@ -310,13 +314,15 @@ def warn_about(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build (unless --no-build) and print the book; 1 with a message when either fails."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-root", type=Path, default=REPO_ROOT,
                         help="folder receiving _build/singlehtml (default: the repository)")
     parser.add_argument("--no-build", action="store_true",
                         help="print an existing single-page build (see --html)")
     parser.add_argument("--html", type=Path, default=None,
-                        help="the page to print (default: BUILD_ROOT/_build/singlehtml/intro.html)")
+                        help="the page to print "
+                        "(default: BUILD_ROOT/_build/singlehtml/intro.html)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "_build" / "pdf" / "book.pdf")
     parser.add_argument("--paper", choices=sorted(PAPER_INCHES), default="a4")
     parser.add_argument("--timeout", type=float, default=600.0,
