@@ -168,7 +168,9 @@ class DevTools:
                                    "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        data = json.dumps(message).encode() + b"\0"
+        while data:
+            data = data[os.write(self._to_browser, data):]
         reply = self._wait(lambda m: m.get("id") == self._next_id, timeout, method)
         if "error" in reply:
             raise PrintError(f"{method} failed: {reply['error']}")
