@@ -8,7 +8,8 @@ Jupyter Book's `singlehtml` builder writes the book, in the order of `_toc.yml`,
 headless and is driven over the DevTools protocol on a pipe (no port, no network): the script
 waits until the bundled MathJax has typeset every formula (`MathJax.startup.promise`), the web
 fonts and images have loaded and every dropdown (hints) is open, then calls `Page.printToPDF`
-with the page size and margins of `_static/print.css` and page numbers in the footer. A fixed
+(A4 or Letter, 0.6 in margins, page numbers in the footer); `_static/print.css` lays the page
+out for paper. A fixed
 virtual-time budget is not used: on a 7 MB page it is either too long or too short.
 
 `make pdf` runs this script; `make browser` installs Chromium when it is missing.
@@ -37,7 +38,7 @@ FOOTER = (
     '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
 )
 # Runs in the page; resolves once the page is ready to print, with what it found.
-READY_SCRIPT = """
+READY_SCRIPT = r"""
 (async () => {
   // The book's document (lesson) a node belongs to: singlehtml marks each with a span.
   const documentOf = node => {
