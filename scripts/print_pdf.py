@@ -9,8 +9,8 @@ headless and is driven over the DevTools protocol on a pipe (no port, no network
 waits until the bundled MathJax has typeset every formula (`MathJax.startup.promise`), the web
 fonts and images have loaded and every dropdown (hints) is open, then calls `Page.printToPDF`
 (A4 or Letter, 0.6 in margins, page numbers in the footer); `_static/print.css` lays the page
-out for paper. A fixed
-virtual-time budget is not used: on a 7 MB page it is either too long or too short.
+out for paper. A fixed virtual-time budget is not used: on a 7 MB page it is either too long
+or too short.
 
 `make pdf` runs this script; `make browser` installs Chromium when it is missing.
 """
