@@ -281,3 +281,18 @@ def test_hiding_drops_tracebacks_and_printed_hidden_lines():
     assert "secret_call" not in shown and "BEGIN HIDDEN" not in shown
     assert "assert f(1) == 2" in cell.source and "RuntimeWarning: overflow" in shown
     assert cell.outputs[1].traceback == ["AssertionError: boom (in a hidden test)"]
+
+
+def test_plain_nbgrader_release_feedback_skips_lms_submissions(course):
+    """nbgrader's own step crashed on the first submission without timestamp.txt and
+    released nobody after it; the course's exchange skips those, with a warning."""
+    outbox = course["exchange"] / "deep-learning-course" / "feedback"
+    for page in outbox.glob("*.html"):
+        page.unlink()
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "release_feedback", ASSIGNMENT],
+                         cwd=course["root"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "COURSE_EXCHANGE": str(course["exchange"])})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Not released (not submitted through the exchange" in run.stderr
+    assert "blank, written" in run.stderr
+    assert len(list(outbox.glob("*.html"))) == 1, "the exchange submission's feedback"

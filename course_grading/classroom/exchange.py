@@ -16,6 +16,8 @@ These classes replace nbgrader's (``nbgrader_config.py`` names them in ``Exchang
   nbgrader's documentation of a shared exchange;
 - ``submit`` files a submission under the submitting unix user's name only (``--student``
   naming anyone else is refused), and the submission folder is 0755, not nbgrader's 0777;
+- ``release_feedback`` skips, with a warning, feedback of submissions that did not come
+  through the exchange (an LMS download) instead of crashing on the first one;
 - ``collect`` takes a submission only when its folder belongs to the unix user it names:
   any other is reported and skipped, so it can neither be graded nor hide the student's real
   submission. (The first check is the student's own tool, the second the one that holds.)
@@ -137,7 +139,35 @@ class CourseReleaseAssignment(ExchangeReleaseAssignment):
 
 
 class CourseReleaseFeedback(ExchangeReleaseFeedback):
-    pass
+    """Release the feedback of submissions that came through the exchange; skip the others.
+
+    A submission collected from an LMS download (``make collect ZIP=``) has no
+    ``submission_secret.txt``, so the exchange cannot name its feedback for the student to
+    fetch. nbgrader's own step crashed on the first such student and released nobody after
+    it; here each is skipped with a warning (hand those students their HTML feedback).
+    """
+
+    def copy_files(self):
+        skipped = self.not_from_exchange()
+        if not skipped:
+            return super().copy_files()
+        self.log.warning("Not released (not submitted through the exchange, no "
+                         "timestamp.txt or submission_secret.txt; hand out their feedback "
+                         "folder): %s", ", ".join(sorted(skipped)))
+        before = self.coursedir.student_id_exclude
+        excluded = {name for name in (before or "").split(",") if name}
+        self.coursedir.student_id_exclude = ",".join(sorted(excluded | skipped))
+        try:
+            return super().copy_files()
+        finally:
+            self.coursedir.student_id_exclude = before
+
+    def not_from_exchange(self) -> set[str]:
+        """Students whose feedback folder lacks what an exchange submission leaves."""
+        return {os.path.basename(os.path.dirname(folder))
+                for folder in glob.glob(self.src_path) if os.path.isdir(folder)
+                and not all(os.path.isfile(os.path.join(folder, name))
+                            for name in ("timestamp.txt", "submission_secret.txt"))}
 
 
 class CourseCollect(ExchangeCollect):
