@@ -71,7 +71,6 @@ class LaunchConfig:
 
     repository_url: str = ""
     branch: str = "main"
-    launchers: tuple[str, ...] = ()  # the launch_buttons URLs that are set
 
     @classmethod
     def read(cls, config_path: Path = REPO_ROOT / "_config.yml") -> LaunchConfig:
@@ -85,8 +84,7 @@ class LaunchConfig:
         if launchers and not url:  # sphinx-book-theme would fail with a TypeError
             raise ValueError(f"{config_path}: launch_buttons {', '.join(launchers)} need "
                              "repository.url (the repository the notebooks are launched from)")
-        return cls(repository_url=url, branch=str(repository.get("branch") or "main"),
-                   launchers=launchers)
+        return cls(repository_url=url, branch=str(repository.get("branch") or "main"))
 
 
 def setup_cell_source(config: LaunchConfig) -> str:

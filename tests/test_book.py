@@ -235,8 +235,9 @@ def test_every_page_of_the_book_runs_without_javascript_errors(phone_survey):
 
 
 def test_math_typesets_without_errors_on_every_page(phone_survey):
-    # A labelled display equation whose TeX contains \\ (a cases block, say) is wrapped by
-    # Sphinx in split, where MathJax refuses \tag: write it as $$ ... $$ (label) or use \cr.
+    # A $$ ... $$ block whose TeX contains \\ (a cases block, say) is wrapped by Sphinx in
+    # split, where MathJax refuses \tag: such a block is written as a top-level
+    # \begin{equation*} ... \tag{n} \end{equation*} (MyST's amsmath passes it through as is).
     failures = {name: found["math_errors"] for name, found in phone_survey.items()
                 if found["math_errors"]}
     assert not failures, f"MathJax could not typeset: {failures}"
