@@ -421,9 +421,8 @@ class StudentKernel:
         message = {"op": op, "target": target, **_unwrap(fields, callbacks, transfers)}
         if transfers:
             message["transfer"] = _pickled(transfers)
-            if _torch_loaded():  # dropout in the student's call draws from the grader's stream
-                import torch
-
+            torch = _loaded("torch")
+            if torch is not None:  # dropout in the student's call draws from the grader's stream
                 message["torch_rng"] = torch.get_rng_state()
         if op == "call" and _grad_disabled():
             message["no_grad"] = True
@@ -995,10 +994,6 @@ def _loaded(name: str):
     """The module ``name`` if something here imported it: the grader never imports a
     framework just to test a value's type."""
     return sys.modules.get(name)
-
-
-def _torch_loaded() -> bool:
-    return "torch" in sys.modules
 
 
 def _grad_disabled() -> bool:
