@@ -27,14 +27,16 @@ One module per concept, imported by the chapters instead of helpers pasted into 
   Chapter 6; runs over seeds and configurations summarized as mean +- std.
 - ``course_lib.blocks`` / ``course_lib.architectures`` - VGG, residual and small networks in
   both frameworks; parameter and multiply-add arithmetic of classic architectures.
-- ``course_lib.pretrained`` / ``course_lib.transfer`` - the course's own pretrained models
-  (loaded by name, with model cards); the transfer-learning task and strategies.
+- ``course_lib.pretrained`` / ``course_lib.transfer`` / ``course_lib.transfer_experiment`` -
+  the course's own pretrained models (loaded by name, with model cards); the transfer-learning
+  task and strategies; their comparison over label budgets and seeds.
 - ``course_lib.scenes`` / ``course_lib.boxes`` / ``course_lib.masks`` /
   ``course_lib.detection_metrics`` - multi-object shape scenes with boxes and masks; box
   formats, IoU, NMS; mask IoU, Dice, RLE; average precision (Chapter 9).
-- ``course_lib.localization`` / ``course_lib.segmentation`` / ``course_lib.detection`` - a
-  classifier with a box head and its losses; a U-Net and transposed-convolution sizes; a
-  center-heatmap detector: targets, loss, decoding (Chapter 9).
+- ``course_lib.localization`` / ``course_lib.segmentation`` / ``course_lib.detection`` /
+  ``course_lib.center_net`` - a classifier with a box head and its losses; a U-Net and
+  transposed-convolution sizes; a center-heatmap detector's targets, loss and decoding; the
+  small CenterNet and its training loop (Chapter 9).
 
 Importing ``course_lib`` loads neither PyTorch nor TensorFlow (each module imports a framework
 only inside the functions that need it). It does one thing on import: it prepares the coming

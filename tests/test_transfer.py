@@ -8,9 +8,7 @@ import pytest
 from course_lib import pretrained, transfer
 from course_lib.shapes import TARGET_CLASSES
 
-HAVE_WEIGHTS = all(pretrained.weights_path("shapes_vgg", fw).is_file()
-                   for fw in pretrained.FRAMEWORKS)
-needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="pretrained weights not generated")
+needs_weights = pytest.mark.usefixtures("shapes_vgg_weights")
 
 
 def test_target_task_has_the_requested_labels_and_fixed_eval_sets():
@@ -153,29 +151,3 @@ def test_settings_give_scratch_at_least_the_fine_tuning_step_budget():
     settings = transfer.TransferSettings()
     assert settings.finetune_total_steps == settings.head_steps + settings.finetune_steps
     assert settings.scratch_max_steps >= settings.finetune_total_steps
-
-
-def test_train_scratch_stops_early_and_restores_the_best_epoch():
-    settings = transfer.TransferSettings(scratch_max_steps=12, scratch_eval_every=2,
-                                         scratch_patience=1, batch_size=6)
-    task = transfer.target_task_data(1, seed=0)
-    model, history, budget = transfer.train_scratch(task, settings=settings, seed=0)
-    assert budget["steps"] == budget["epochs"] * 2 <= 12
-    assert budget["epochs"] == len(history["val_accuracy"])
-    best = int(np.argmax(history["val_accuracy"]))  # the first best epoch
-    assert budget["best_epoch"] == best + 1
-    assert budget["epochs"] == 6 or budget["epochs"] - budget["best_epoch"] == 1
-    assert pretrained.accuracy(model, task.val, "torch") == history["val_accuracy"][best]
-    search = transfer.scratch_lr_search(task, [1e-3], settings=settings, seed=0)
-    assert search[1e-3]["scores"] == transfer.scratch_scores(task, settings=settings, lr=1e-3)
-
-
-@needs_weights
-def test_compare_strategies_runs_only_the_requested_strategies():
-    settings = transfer.TransferSettings(head_steps=3, finetune_steps=2)
-    task = transfer.target_task_data(1, seed=0)
-    scores = transfer.compare_strategies(task, settings=settings,
-                                         strategies=("feature_extraction",))
-    assert sorted(scores) == ["feature_extraction_test", "feature_extraction_val"]
-    with pytest.raises(ValueError, match="strategy"):
-        transfer.compare_strategies(task, settings=settings, strategies=("linear",))
