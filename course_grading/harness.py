@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import os
 import queue
 import secrets
 import socket
