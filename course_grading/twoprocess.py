@@ -39,6 +39,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Dict, Integer, List, Unicode
+from traitlets.config import Config
 
 from course_grading import harness, sandbox, static
 
@@ -180,10 +181,15 @@ class SandboxedExecute(Preprocessor):
         student.kc = AsyncKernelClient()
         student.kc.load_connection_info(student_km.get_connection_info())
         student.kc.start_channels()
+        # The grader kernel talks over unix sockets in its private folder: with TCP, a port
+        # picked free could be taken by a parallel grading job before the kernel bound it
+        # ("Address already in use", the kernel died before replying; seen with make grade J=4).
         grader = NotebookClient(nb, kernel_name="python3", timeout=self.timeout,
                                 allow_errors=True, interrupt_on_timeout=True,
                                 record_timing=False,
-                                resources={"metadata": {"path": str(private)}})
+                                resources={"metadata": {"path": str(private)}},
+                                config=Config({"KernelManager": {
+                                    "transport": "ipc", "ip": str(private / "kernel-ipc")}}))
         sources_file = private / "submission-cells.json"
         sources_file.write_text(json.dumps([
             [cell.metadata.get("nbgrader", {}).get("grade_id") or f"added-{index}",
