@@ -29,6 +29,14 @@ def shapes_vgg_weights() -> None:
         pytest.skip("pretrained weights not generated")
 
 
+@pytest.fixture(scope="module")
+def small_scenes():
+    """Six 32x32 multi-object scenes of three classes (Chapter 9's detector tests)."""
+    from course_lib import scenes
+
+    return scenes.make_scenes(6, size=32, classes=("circle", "square", "star"), seed=5)
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_lib import scenes
 from course_lib.center_net import (augmented_epoch, center_net_torch, dihedral_scene,
                                    evaluate_center_net, fit_center_net, predict_center_net,
                                    to_torch_batch)
@@ -13,11 +12,6 @@ from course_lib.detection import encode_center_targets, encode_scene_targets
 from course_lib.masks import mask_to_box
 
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def small_scenes():
-    return scenes.make_scenes(6, size=32, classes=("circle", "square", "star"), seed=5)
 
 
 @pytest.mark.parametrize("k", range(8))

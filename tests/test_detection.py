@@ -136,14 +136,8 @@ def test_encode_rejects_bad_input(kwargs, message):
 
 torch = pytest.importorskip("torch")
 
-from course_lib import scenes  # noqa: E402
 from course_lib.detection import (  # noqa: E402
     center_loss, decode_center_outputs, encode_scene_targets, focal_heatmap_loss)
-
-
-@pytest.fixture(scope="module")
-def small_scenes():
-    return scenes.make_scenes(6, size=32, classes=("circle", "square", "star"), seed=5)
 
 
 def _centernet_neg_loss(pred, gt):
